@@ -1,0 +1,3 @@
+"""duetime: exact-time reminders and scheduled jobs."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,167 @@
+"""Dapr's HTTP error body, and the handlers that turn every failure into one.
+
+daprd answers errors with `{"errorCode", "message", "details": [ErrorInfo]}` (dapr/kit
+`errors.Error.JSONErrorValue`; the ErrorInfo has domain `dapr.io` and the code as `reason`).
+Its older `messages.APIError`s, such as `ERR_MALFORMED_REQUEST`, carry no `details`;
+duetime always sends them, so clients need one parser.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger(__name__)
+
+ERROR_INFO_TYPE = "type.googleapis.com/google.rpc.ErrorInfo"
+ERROR_DOMAIN = "dapr.io"
+
+# Dapr's codes (pkg/messages/errorcodes/errorcodes.go)
+MALFORMED_REQUEST = "ERR_MALFORMED_REQUEST"
+BODY_READ = "ERR_BODY_READ"
+INTERNAL = "ERR_INTERNAL"
+SCHEDULE_JOB = "DAPR_SCHEDULER_SCHEDULE_JOB"
+SCHEDULE_EMPTY = "DAPR_SCHEDULER_SCHEDULE_EMPTY"
+JOB_NAME = "DAPR_SCHEDULER_JOB_NAME"
+JOB_NAME_EMPTY = "DAPR_SCHEDULER_JOB_NAME_EMPTY"
+GET_JOB = "DAPR_SCHEDULER_GET_JOB"
+# duetime's own: daprd answers a bad token with a plain-text 401 and has no code for it
+UNAUTHORIZED = "ERR_UNAUTHORIZED"
+DEAD_LETTER_NOT_FOUND = "DUETIME_DEAD_LETTER_NOT_FOUND"
+REPLAY_FAILED = "DUETIME_REPLAY_FAILED"
+NO_HANDLER = "DUETIME_NO_HANDLER"
+HANDLER_FAILED = "DUETIME_HANDLER_FAILED"
+
+
+class ErrorInfo(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    type_: str = Field(ERROR_INFO_TYPE, alias="@type")
+    domain: str = ERROR_DOMAIN
+    reason: str
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class ErrorBody(BaseModel):
+    """Every error answer of duetime's HTTP API."""
+
+    errorCode: str
+    message: str
+    details: list[ErrorInfo]
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    return {
+        "errorCode": code,
+        "message": message,
+        "details": [
+            {"@type": ERROR_INFO_TYPE, "domain": ERROR_DOMAIN, "reason": code, "metadata": {}}
+        ],
+    }
+
+
+def error_response(
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(error_body(code, message), status_code=status, headers=headers)
+
+
+class ApiError(Exception):
+    """Raised by routes and dependencies; answered as a Dapr error body."""
+
+    def __init__(
+        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers
+
+
+def malformed(message: str) -> ApiError:
+    """Dapr's wording for a body it cannot decode."""
+    return ApiError(400, MALFORMED_REQUEST, f"failed deserializing HTTP body: {message}")
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for error statuses."""
+    return {status: {"model": ErrorBody} for status in statuses}
+
+
+def describe_validation_errors(errors: Sequence[Any]) -> str:
+    """One line per pydantic/FastAPI error, naming the field as the client spelled it."""
+    parts = []
+    for error in errors:
+        loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
+        where = ".".join(loc) or "body"
+        message = str(error.get("msg", "invalid value"))
+        if error.get("type") == "json_invalid":
+            message = "not valid JSON"
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts)
+
+
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.code, exc.message, exc.headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(400, MALFORMED_REQUEST, describe_validation_errors(exc.errors()))
+
+
+class _CatchAll:
+    """Answers an unexpected exception with a generic 500 and logs it here, once.
+
+    Starlette's own `Exception` handler re-raises after answering, which double-logs and
+    breaks in-process clients; this middleware sits inside it and does not.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise
+            body = json.dumps(error_body(INTERNAL, "internal error; see the server log"))
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            await send({"type": "http.response.body", "body": body.encode()})
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Dapr error bodies for `ApiError` and request validation (400, never FastAPI's 422),
+    and a generic 500 without a traceback for anything unexpected."""
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_middleware(_CatchAll)

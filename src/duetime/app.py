@@ -1,0 +1,65 @@
+"""The HTTP service: the jobs API (Dapr's surface and duetime's additions), the trigger
+endpoint, health and OpenAPI, around one `Runtime`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+
+from duetime import __version__
+from duetime.api.errors import install_error_handlers
+from duetime.api.jobs import jobs_router
+from duetime.api.triggers import trigger_router
+from duetime.bootstrap import Runtime, bootstrap
+from duetime.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
+    runtime = runtime or bootstrap(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        log.info("duetime ready: database %s", _safe_url(settings.resolved_database_url()))
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    app = FastAPI(title="duetime", version=__version__, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.runtime = runtime
+    app.state.scheduler = runtime.scheduler
+    app.state.trigger_sink = runtime.scheduler.handlers
+    install_error_handlers(app)
+    app.include_router(jobs_router())
+    app.include_router(trigger_router())
+
+    @app.get("/healthz", tags=["health"], status_code=204)
+    async def healthz() -> Response:
+        """The process is up."""
+        return Response(status_code=204)
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz(request: Request) -> Response:
+        """204 when the jobs engine is running and its database answers; 503 otherwise."""
+        ready = runtime.scheduler.ready
+        if ready:
+            try:
+                await runtime.scheduler.get("__duetime_readyz__")
+            except Exception:
+                ready = False
+        return Response(status_code=204 if ready else 503)
+
+    return app
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

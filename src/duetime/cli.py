@@ -1,0 +1,202 @@
+"""The `duetime` command: run the service, and manage jobs over its HTTP API."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, NoReturn
+
+import click
+import httpx
+from pydantic import ValidationError
+
+from duetime.settings import Settings
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        messages = "; ".join(_plain(e) for e in exc.errors())
+        raise click.ClickException(f"bad configuration: {messages}") from None
+
+
+def _plain(error: Any) -> str:
+    where = ".".join(str(p) for p in error.get("loc", ()))
+    message = str(error.get("msg", "")).removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
+
+
+@click.group()
+@click.version_option(package_name="duetime")
+def main() -> None:
+    """duetime: exact-time reminders and scheduled jobs."""
+
+
+@main.command()
+@click.option("--host", help="Address to bind (default 127.0.0.1, DUETIME_HOST).")
+@click.option("--port", type=int, help="Port to bind (default 8000, DUETIME_PORT).")
+def serve(host: str | None, port: int | None) -> None:
+    """Run duetime: the HTTP API and the embedded jobs engine."""
+    import logging
+
+    import uvicorn
+
+    from duetime.app import create_app
+
+    settings = _settings(host=host, port=port)
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        app = create_app(settings)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+
+
+# -- jobs over HTTP ----------------------------------------------------------------------
+
+
+@main.group()
+@click.option(
+    "--url",
+    envvar="DUETIME_URL",
+    default="http://127.0.0.1:8000",
+    show_default=True,
+    help="duetime's base URL (DUETIME_URL).",
+)
+@click.pass_context
+def jobs(ctx: click.Context, url: str) -> None:
+    """Schedule, inspect and delete jobs on a running duetime (token: DUETIME_API_TOKEN)."""
+    headers = {}
+    token = os.environ.get("DUETIME_API_TOKEN")
+    if token:
+        headers["dapr-api-token"] = token
+    ctx.obj = httpx.Client(base_url=url, headers=headers, timeout=30)
+
+
+def _call(ctx: click.Context, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    client: httpx.Client = ctx.obj
+    try:
+        response = client.request(method, path, **kwargs)
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"cannot reach duetime at {client.base_url}: {exc}") from None
+    if response.is_error:
+        try:
+            body = response.json()
+            message = f"{body.get('errorCode', response.status_code)}: {body.get('message', '')}"
+        except ValueError:
+            message = f"HTTP {response.status_code}"
+        _fail(message)
+    return response
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(1)
+
+
+def _print(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2))
+
+
+@jobs.command("list")
+@click.option("--prefix", default="", help="Only jobs whose name starts with this.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
+@click.option("--after", default="", help="Resume after this name (from a previous `next`).")
+@click.pass_context
+def jobs_list(ctx: click.Context, prefix: str, limit: int, after: str) -> None:
+    """List jobs with their next fire time."""
+    params = {"prefix": prefix, "limit": limit, "after": after}
+    _print(_call(ctx, "GET", "/v1.0/jobs", params=params).json())
+
+
+@jobs.command("get")
+@click.argument("name")
+@click.pass_context
+def jobs_get(ctx: click.Context, name: str) -> None:
+    """Show one job, as Dapr's GET does."""
+    _print(_call(ctx, "GET", f"/v1.0/jobs/{name}").json())
+
+
+@jobs.command("delete")
+@click.argument("name")
+@click.pass_context
+def jobs_delete(ctx: click.Context, name: str) -> None:
+    """Delete a job (succeeds if it does not exist, as in Dapr)."""
+    _call(ctx, "DELETE", f"/v1.0/jobs/{name}")
+    click.echo(f"deleted {name}")
+
+
+@jobs.command("schedule")
+@click.argument("name")
+@click.option(
+    "--schedule", help='Cron with seconds ("0 30 9 * * MON-FRI"), "@every 10s", "@daily"…'
+)
+@click.option("--due-time", help='RFC3339 instant or duration from now ("10s", "PT10S").')
+@click.option("--repeats", type=int, help="How many times to fire in all.")
+@click.option("--ttl", help="When the job expires: RFC3339 instant or duration.")
+@click.option("--data", help="Any JSON value, delivered as the trigger body.")
+@click.option("--drop", is_flag=True, help="Failure policy: no retries.")
+@click.option("--retry-interval", help='Failure policy: constant retries this far apart ("5s").')
+@click.option("--max-retries", type=int, help="Failure policy: retries before giving up.")
+@click.option("--overwrite", is_flag=True, help="Replace a job of the same name.")
+@click.pass_context
+def jobs_schedule(
+    ctx: click.Context,
+    name: str,
+    schedule: str | None,
+    due_time: str | None,
+    repeats: int | None,
+    ttl: str | None,
+    data: str | None,
+    drop: bool,
+    retry_interval: str | None,
+    max_retries: int | None,
+    overwrite: bool,
+) -> None:
+    """Schedule a job (Dapr's POST /v1.0/jobs/NAME)."""
+    body: dict[str, Any] = {"overwrite": overwrite}
+    for key, value in (
+        ("schedule", schedule),
+        ("dueTime", due_time),
+        ("repeats", repeats),
+        ("ttl", ttl),
+    ):
+        if value is not None:
+            body[key] = value
+    if data is not None:
+        try:
+            body["data"] = json.loads(data)
+        except ValueError as exc:
+            raise click.BadParameter(f"not JSON: {exc}", param_hint="--data") from None
+    if drop:
+        body["failurePolicy"] = {"drop": {}}
+    elif retry_interval is not None or max_retries is not None:
+        constant: dict[str, Any] = {"interval": retry_interval or "1s"}
+        if max_retries is not None:
+            constant["maxRetries"] = max_retries
+        body["failurePolicy"] = {"constant": constant}
+    _call(ctx, "POST", f"/v1.0/jobs/{name}", json=body)
+    _print(_call(ctx, "GET", "/v1.0/jobs", params={"prefix": name, "limit": 1}).json()["jobs"][0])
+
+
+@jobs.command("dead-letters")
+@click.option("--prefix", default="", help="Only dead letters of jobs whose name starts with this.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
+@click.pass_context
+def jobs_dead_letters(ctx: click.Context, prefix: str, limit: int) -> None:
+    """List triggers whose failure policy ran out."""
+    _print(_call(ctx, "GET", "/v1.0/deadletters", params={"prefix": prefix, "limit": limit}).json())
+
+
+@jobs.command("replay")
+@click.argument("dead_letter_id")
+@click.pass_context
+def jobs_replay(ctx: click.Context, dead_letter_id: str) -> None:
+    """Deliver a dead letter once, now; it is removed if the delivery succeeds."""
+    _call(ctx, "POST", f"/v1.0/deadletters/{dead_letter_id}/replay")
+    click.echo(f"delivered {dead_letter_id}")

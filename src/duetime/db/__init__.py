@@ -1,0 +1,1 @@
+"""Database access shared by duetime's SQL adapters: engine, tables, migrations."""

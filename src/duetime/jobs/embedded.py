@@ -1,0 +1,299 @@
+"""The embedded backend: jobs in the app's database, fired by an in-process loop.
+
+Timing: the loop holds only the `window_size` earliest jobs in memory (a heap keyed by fire
+time), sleeps until the earliest, re-checks the wall clock, and fires. Changes made through
+this scheduler wake it at once. Nothing polls on a fixed interval: when the window drains,
+the next `window_size` jobs are loaded.
+
+Durability: a job is committed before `schedule` returns. An attempt's outcome is written
+after its handler returns (group-committed with other outcomes), so a crash in between
+refires the trigger after restart: at-least-once.
+
+One engine owns a database at a time; several processes firing the same jobs table are not
+supported (use the Dapr backend to scale out).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+
+from duetime.clock import Clock, SystemClock
+from duetime.jobs.handlers import HandlerRegistry
+from duetime.jobs.lifecycle import new_row, settle
+from duetime.jobs.model import DeadLetter, Job, JobNotFoundError, JobState, Trigger
+from duetime.jobs.port import JobScheduler, TriggerHandler
+from duetime.jobs.store import JobStore, Outcome, StoredJob
+from duetime.timefmt import from_micros
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedJobScheduler(JobScheduler):
+    def __init__(
+        self,
+        store: JobStore,
+        *,
+        clock: Clock | None = None,
+        max_concurrency: int = 100,
+        window_size: int = 1000,
+    ) -> None:
+        self._store = store
+        self._clock = clock or SystemClock()
+        self._handlers = HandlerRegistry()
+        self._max_concurrency = max_concurrency
+        self._window_size = window_size
+        self._window: dict[str, StoredJob] = {}
+        self._heap: list[tuple[int, str, int]] = []  # (next_fire_us, name, generation)
+        self._bound: tuple[int, str] | None = None  # window holds every job with key <= bound
+        self._reload = True
+        self._inflight: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wakeup = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._committer: _GroupCommitter | None = None
+        self._slots: asyncio.Semaphore | None = None
+        self._started_us = 0
+
+    @property
+    def handlers(self) -> HandlerRegistry:
+        return self._handlers
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._loop_task is not None:
+            return
+        await self._store.open()
+        self._started_us = self._clock.now_micros()
+        self._slots = asyncio.Semaphore(self._max_concurrency)
+        self._committer = _GroupCommitter(self._store)
+        self._reload = True
+        self._loop_task = asyncio.create_task(self._run(), name="duetime-jobs-loop")
+
+    async def stop(self) -> None:
+        if self._loop_task is None:
+            return
+        self._loop_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._loop_task
+        self._loop_task = None
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._committer is not None:
+            await self._committer.close()
+        self._window.clear()
+        self._heap.clear()
+        await self._store.close()
+
+    @property
+    def ready(self) -> bool:
+        return self._loop_task is not None and not self._loop_task.done()
+
+    # -- jobs ------------------------------------------------------------------------------
+    async def schedule(self, job: Job, *, overwrite: bool = False) -> JobState:
+        row = new_row(job, self._clock.now_micros())
+        await self._store.insert([row], overwrite=overwrite)
+        self._arm(row)
+        return row.state()
+
+    async def schedule_many(self, jobs: Sequence[Job], *, overwrite: bool = False) -> None:
+        names = [j.name for j in jobs]
+        if len(set(names)) != len(names):
+            raise ValueError("a batch names the same job more than once")
+        now_us = self._clock.now_micros()
+        rows = [new_row(job, now_us) for job in jobs]
+        await self._store.insert(rows, overwrite=overwrite)
+        for row in rows:
+            self._arm(row)
+
+    async def get(self, name: str) -> JobState | None:
+        row = await self._store.get(name)
+        return None if row is None else row.state()
+
+    async def delete(self, name: str) -> bool:
+        existed = await self._store.delete(name)
+        self._window.pop(name, None)
+        return existed
+
+    async def delete_prefix(self, prefix: str) -> int:
+        count = await self._store.delete_prefix(prefix)
+        for name in [n for n in self._window if n.startswith(prefix)]:
+            del self._window[name]
+        return count
+
+    async def list(self, prefix: str = "", *, limit: int = 100, after: str = "") -> list[JobState]:
+        return [r.state() for r in await self._store.list(prefix, limit=limit, after=after)]
+
+    # -- dead letters ----------------------------------------------------------------------
+    async def dead_letters(
+        self, prefix: str = "", *, limit: int = 100, after: str = ""
+    ) -> list[DeadLetter]:
+        return await self._store.dead_letters(prefix, limit=limit, after=after)
+
+    async def replay(self, dead_letter_id: str) -> None:
+        dead = await self._store.get_dead_letter(dead_letter_id)
+        if dead is None:
+            raise JobNotFoundError(f"no dead letter {dead_letter_id!r}")
+        trigger = Trigger(
+            name=dead.name,
+            data=dead.data,
+            scheduled_at=dead.scheduled_at,
+            fired_at=self._clock.now(),
+            attempt=dead.attempts + 1,
+        )
+        try:
+            await self._handlers.deliver(trigger)
+        except Exception as exc:
+            await self._store.put_dead_letter(
+                replace(dead, attempts=dead.attempts + 1, error=_describe(exc))
+            )
+            raise
+        await self._store.delete_dead_letter(dead_letter_id)
+
+    async def discard(self, dead_letter_id: str) -> bool:
+        return await self._store.delete_dead_letter(dead_letter_id)
+
+    # -- handlers --------------------------------------------------------------------------
+    def add_handler(self, prefix: str, handler: TriggerHandler) -> None:
+        self._handlers.add(prefix, handler)
+
+    # -- the window ------------------------------------------------------------------------
+    def _arm(self, row: StoredJob) -> None:
+        """Keep the in-memory window true after `row` was stored."""
+        name = row.job.name
+        if self._bound is None or row.key <= self._bound:
+            self._window[name] = row
+            heapq.heappush(self._heap, (row.next_fire_us, name, row.generation))
+            if len(self._window) > 2 * self._window_size:
+                self._reload = True
+            if self._heap[0][1] == name:
+                self._wakeup.set()
+        else:
+            self._window.pop(name, None)
+
+    async def _load_window(self) -> None:
+        rows = await self._store.earliest(self._window_size)
+        self._window = {r.job.name: r for r in rows if r.job.name not in self._inflight}
+        self._heap = [(r.next_fire_us, r.job.name, r.generation) for r in self._window.values()]
+        heapq.heapify(self._heap)
+        self._bound = rows[-1].key if len(rows) >= self._window_size else None
+        self._reload = False
+
+    # -- the loop --------------------------------------------------------------------------
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            self._wakeup.clear()
+            if self._reload:
+                try:
+                    await self._load_window()
+                except Exception:
+                    log.exception("could not load due jobs; retrying in 1 s")
+                    await asyncio.sleep(1)
+                    continue
+            now_us = self._clock.now_micros()
+            self._fire_due(now_us)
+            if not self._heap:
+                if self._bound is not None:
+                    self._reload = True
+                    continue
+                await self._wakeup.wait()
+                continue
+            delay = (self._heap[0][0] - now_us) / 1e6
+            timer = loop.call_later(delay, self._wakeup.set)
+            try:
+                await self._wakeup.wait()
+            finally:
+                timer.cancel()
+
+    def _fire_due(self, now_us: int) -> None:
+        heap = self._heap
+        while heap and heap[0][0] <= now_us:
+            fire_us, name, generation = heapq.heappop(heap)
+            row = self._window.get(name)
+            if row is None or row.generation != generation or row.next_fire_us != fire_us:
+                continue  # deleted, replaced or moved since it was pushed
+            del self._window[name]
+            self._inflight.add(name)
+            task = asyncio.create_task(self._attempt(row))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _attempt(self, row: StoredJob) -> None:
+        assert self._slots is not None and self._committer is not None
+        name = row.job.name
+        try:
+            async with self._slots:
+                fired_us = self._clock.now_micros()
+                trigger = Trigger(
+                    name=name,
+                    data=row.job.data,
+                    scheduled_at=from_micros(row.tick_us),
+                    fired_at=from_micros(fired_us),
+                    attempt=row.attempt + 1,
+                    late=row.tick_us < self._started_us,
+                )
+                error = None
+                try:
+                    await self._handlers.deliver(trigger)
+                except Exception as exc:
+                    error = _describe(exc)
+                    log.warning("job %r attempt %d failed: %s", name, trigger.attempt, error)
+            outcome = settle(row, error=error, now_us=self._clock.now_micros())
+            applied = await self._committer.submit(outcome)
+        finally:
+            self._inflight.discard(name)
+        if outcome.dead_letter is not None:
+            log.error("job %r gave up after %d attempts", name, outcome.dead_letter.attempts)
+        if applied and outcome.update is not None and name not in self._window:
+            self._arm(outcome.update)
+
+
+class _GroupCommitter:
+    """Writes attempt outcomes in batches: one transaction for all that are waiting. A write
+    that fails is retried until it succeeds, so no outcome is lost while the database is
+    briefly away (the engine stalls instead)."""
+
+    def __init__(self, store: JobStore) -> None:
+        self._store = store
+        self._queue: asyncio.Queue[tuple[Outcome, asyncio.Future[bool]]] = asyncio.Queue()
+        self._task = asyncio.create_task(self._run(), name="duetime-jobs-committer")
+
+    async def submit(self, outcome: Outcome) -> bool:
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        await self._queue.put((outcome, future))
+        return await future
+
+    async def close(self) -> None:
+        """Call once every `submit` has returned."""
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            applied = await self._write([outcome for outcome, _ in batch])
+            for (_, future), ok in zip(batch, applied, strict=True):
+                if not future.done():
+                    future.set_result(ok)
+
+    async def _write(self, outcomes: list[Outcome]) -> list[bool]:
+        delay = 0.05
+        while True:
+            try:
+                return await self._store.apply(outcomes)
+            except Exception:
+                log.exception("could not record %d job outcomes; retrying", len(outcomes))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -1,0 +1,256 @@
+"""`JobStore` on SQLAlchemy 2 async: SQLite (aiosqlite) and PostgreSQL (asyncpg)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, select, true, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from duetime.db.engine import create_engine, migrate
+from duetime.db.tables import dead_letters as dl_table
+from duetime.db.tables import jobs as jobs_table
+from duetime.jobs.model import DeadLetter, FailurePolicy, Job, JobExistsError
+from duetime.jobs.store import JobStore, Outcome, StoredJob
+from duetime.timefmt import from_micros, to_micros
+
+_BATCH = 500  # rows per statement: well under SQLite's and asyncpg's parameter limits
+
+
+class SqlJobStore(JobStore):
+    def __init__(self, url: str | None = None, *, engine: AsyncEngine | None = None) -> None:
+        if engine is None:
+            if url is None:
+                raise ValueError("SqlJobStore needs a URL or an engine")
+            engine = create_engine(url)
+        self._engine = engine
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    async def open(self) -> None:
+        await migrate(self._engine)
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+    async def insert(self, rows: Sequence[StoredJob], *, overwrite: bool) -> None:
+        values = [_to_values(r) for r in rows]
+        async with self._engine.begin() as conn:
+            if not overwrite:
+                await self._refuse_existing(conn, [r.job.name for r in rows])
+                for chunk in _chunks(values):
+                    await conn.execute(insert(jobs_table), chunk)
+                return
+            for chunk in _chunks(values):
+                await conn.execute(self._upsert(conn), chunk)
+
+    async def _refuse_existing(self, conn: AsyncConnection, names: list[str]) -> None:
+        for chunk in _chunks(names):
+            found = await conn.scalar(
+                select(jobs_table.c.name).where(jobs_table.c.name.in_(chunk)).limit(1)
+            )
+            if found is not None:
+                raise JobExistsError(found)
+
+    def _upsert(self, conn: AsyncConnection) -> Any:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(jobs_table)
+        columns = {c.name: stmt.excluded[c.name] for c in jobs_table.columns if c.name != "name"}
+        return stmt.on_conflict_do_update(index_elements=["name"], set_=columns)
+
+    async def get(self, name: str) -> StoredJob | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(jobs_table).where(jobs_table.c.name == name))).first()
+        return None if row is None else _from_row(row)
+
+    async def delete(self, name: str) -> bool:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(delete(jobs_table).where(jobs_table.c.name == name))
+        return bool(result.rowcount)
+
+    async def delete_prefix(self, prefix: str) -> int:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                delete(jobs_table).where(_starts(jobs_table.c.name, prefix))
+            )
+        return int(result.rowcount)
+
+    async def list(self, prefix: str, *, limit: int, after: str) -> list[StoredJob]:
+        query = (
+            select(jobs_table)
+            .where(_starts(jobs_table.c.name, prefix), jobs_table.c.name > after)
+            .order_by(jobs_table.c.name)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            return [_from_row(r) for r in await conn.execute(query)]
+
+    async def earliest(self, limit: int) -> list[StoredJob]:
+        query = (
+            select(jobs_table).order_by(jobs_table.c.next_fire_us, jobs_table.c.name).limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            return [_from_row(r) for r in await conn.execute(query)]
+
+    async def count(self) -> int:
+        async with self._engine.connect() as conn:
+            return int(await conn.scalar(select(func.count()).select_from(jobs_table)) or 0)
+
+    async def apply(self, outcomes: Sequence[Outcome]) -> list[bool]:
+        applied: list[bool] = []
+        async with self._engine.begin() as conn:
+            dead = [_dead_values(o.dead_letter) for o in outcomes if o.dead_letter is not None]
+            if dead:
+                await conn.execute(insert(dl_table), dead)
+            for outcome in outcomes:
+                same = and_(
+                    jobs_table.c.name == outcome.name,
+                    jobs_table.c.generation == outcome.generation,
+                )
+                if outcome.update is None:
+                    result = await conn.execute(delete(jobs_table).where(same))
+                else:
+                    values = _to_values(outcome.update)
+                    del values["name"]
+                    result = await conn.execute(update(jobs_table).where(same).values(values))
+                applied.append(bool(result.rowcount))
+        return applied
+
+    async def dead_letters(self, prefix: str, *, limit: int, after: str) -> list[DeadLetter]:
+        query = (
+            select(dl_table)
+            .where(_starts(dl_table.c.name, prefix), dl_table.c.id > after)
+            .order_by(dl_table.c.id)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            return [_dead_from_row(r) for r in await conn.execute(query)]
+
+    async def get_dead_letter(self, dead_letter_id: str) -> DeadLetter | None:
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(select(dl_table).where(dl_table.c.id == dead_letter_id))
+            ).first()
+        return None if row is None else _dead_from_row(row)
+
+    async def put_dead_letter(self, dead_letter: DeadLetter) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(delete(dl_table).where(dl_table.c.id == dead_letter.id))
+            await conn.execute(insert(dl_table), [_dead_values(dead_letter)])
+
+    async def delete_dead_letter(self, dead_letter_id: str) -> bool:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(delete(dl_table).where(dl_table.c.id == dead_letter_id))
+        return bool(result.rowcount)
+
+
+def _starts(column: Any, prefix: str) -> Any:
+    return column.startswith(prefix, autoescape=True) if prefix else true()
+
+
+def _chunks(items: list[Any]) -> list[list[Any]]:
+    return [items[i : i + _BATCH] for i in range(0, len(items), _BATCH)]
+
+
+def _dump(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"))
+
+
+def _load(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _policy_to_json(policy: FailurePolicy | None) -> str | None:
+    if policy is None:
+        return None
+    return _dump(
+        {
+            "kind": policy.kind,
+            "interval_us": policy.interval // timedelta(microseconds=1),
+            "max_retries": policy.max_retries,
+        }
+    )
+
+
+def _policy_from_json(text: str | None) -> FailurePolicy | None:
+    raw = _load(text)
+    if raw is None:
+        return None
+    return FailurePolicy(
+        raw["kind"], timedelta(microseconds=raw["interval_us"]), raw["max_retries"]
+    )
+
+
+def _to_values(row: StoredJob) -> dict[str, Any]:
+    job = row.job
+    return {
+        "name": job.name,
+        "schedule": job.schedule,
+        "due_time": job.due_time,
+        "repeats": job.repeats,
+        "ttl": job.ttl,
+        "data": _dump(job.data),
+        "failure_policy": _policy_to_json(job.failure_policy),
+        "created_us": row.created_us,
+        "anchor_us": row.anchor_us,
+        "next_fire_us": row.next_fire_us,
+        "tick_us": row.tick_us,
+        "attempt": row.attempt,
+        "fired": row.fired,
+        "expires_us": row.expires_us,
+        "generation": row.generation,
+    }
+
+
+def _from_row(r: Row[Any]) -> StoredJob:
+    job = Job(
+        name=r.name,
+        schedule=r.schedule,
+        due_time=r.due_time,
+        repeats=r.repeats,
+        ttl=r.ttl,
+        data=_load(r.data),
+        failure_policy=_policy_from_json(r.failure_policy),
+    )
+    return StoredJob(
+        job=job,
+        created_us=r.created_us,
+        anchor_us=r.anchor_us,
+        next_fire_us=r.next_fire_us,
+        tick_us=r.tick_us,
+        attempt=r.attempt,
+        fired=r.fired,
+        expires_us=r.expires_us,
+        generation=r.generation,
+    )
+
+
+def _dead_values(d: DeadLetter) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "name": d.name,
+        "data": _dump(d.data),
+        "scheduled_us": to_micros(d.scheduled_at),
+        "failed_us": to_micros(d.failed_at),
+        "attempts": d.attempts,
+        "error": d.error,
+    }
+
+
+def _dead_from_row(r: Row[Any]) -> DeadLetter:
+    return DeadLetter(
+        id=r.id,
+        name=r.name,
+        data=_load(r.data),
+        scheduled_at=from_micros(r.scheduled_us),
+        failed_at=from_micros(r.failed_us),
+        attempts=r.attempts,
+        error=r.error,
+    )

@@ -1,0 +1,109 @@
+"""The storage port of the embedded engine, and the rows it stores.
+
+Times are integer microseconds since the Unix epoch (UTC): exact, ordered, and the same on
+SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from duetime.jobs.model import DeadLetter, Job, JobState
+from duetime.timefmt import from_micros
+
+
+@dataclass(frozen=True)
+class StoredJob:
+    """A job and its firing state. `generation` changes whenever the job is (re)created, so
+    the outcome of a trigger of a replaced job is not applied to its successor. `anchor_us`
+    is the first fire time: `@every` ticks stay on its grid."""
+
+    job: Job
+    created_us: int
+    anchor_us: int
+    next_fire_us: int
+    tick_us: int
+    attempt: int
+    fired: int
+    expires_us: int | None
+    generation: int
+
+    @property
+    def key(self) -> tuple[int, str]:
+        return (self.next_fire_us, self.job.name)
+
+    def state(self) -> JobState:
+        return JobState(
+            job=self.job,
+            created_at=from_micros(self.created_us),
+            next_fire_at=from_micros(self.next_fire_us),
+            tick_at=from_micros(self.tick_us),
+            attempt=self.attempt,
+            fired=self.fired,
+            expires_at=None if self.expires_us is None else from_micros(self.expires_us),
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a finished attempt changes: the job's next state (None: the job is done and is
+    deleted) and possibly a dead letter. Applied only if the stored job still has
+    `generation`; the dead letter is kept either way."""
+
+    name: str
+    generation: int
+    update: StoredJob | None
+    dead_letter: DeadLetter | None = None
+
+
+class JobStore(ABC):
+    """Durable storage for the embedded engine. Every write is committed before it returns."""
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect and bring the schema up to date."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def insert(self, rows: Sequence[StoredJob], *, overwrite: bool) -> None:
+        """Store rows in one transaction. Raises `JobExistsError` (storing none) if a name is
+        taken and not `overwrite`."""
+
+    @abstractmethod
+    async def get(self, name: str) -> StoredJob | None: ...
+
+    @abstractmethod
+    async def delete(self, name: str) -> bool: ...
+
+    @abstractmethod
+    async def delete_prefix(self, prefix: str) -> int: ...
+
+    @abstractmethod
+    async def list(self, prefix: str, *, limit: int, after: str) -> list[StoredJob]:
+        """By name, names > `after`."""
+
+    @abstractmethod
+    async def earliest(self, limit: int) -> list[StoredJob]:
+        """The `limit` jobs with the smallest (next_fire_us, name)."""
+
+    @abstractmethod
+    async def apply(self, outcomes: Sequence[Outcome]) -> list[bool]:
+        """Apply outcomes in one transaction; for each, whether its job update applied."""
+
+    @abstractmethod
+    async def dead_letters(self, prefix: str, *, limit: int, after: str) -> list[DeadLetter]:
+        """By id (oldest first), ids > `after`."""
+
+    @abstractmethod
+    async def get_dead_letter(self, dead_letter_id: str) -> DeadLetter | None: ...
+
+    @abstractmethod
+    async def put_dead_letter(self, dead_letter: DeadLetter) -> None:
+        """Insert or replace."""
+
+    @abstractmethod
+    async def delete_dead_letter(self, dead_letter_id: str) -> bool: ...

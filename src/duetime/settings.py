@@ -1,0 +1,65 @@
+"""duetime's configuration: one typed class, read from `DUETIME_*` environment variables."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "duetime"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DUETIME_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    database_url: str | None = None
+    """`sqlite:///path` or `postgresql://user@host/db`; default: `duetime.db` in data_dir."""
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    scheduler: Literal["embedded"] = "embedded"
+
+    api_token: str | None = None
+    """Required on the jobs API when set (`dapr-api-token` or `Authorization: Bearer`)."""
+    app_url: str | None = None
+    """External app that receives triggers at `POST {app_url}/job/{name}`."""
+    app_api_token: str | None = None
+    """Sent to the app as `dapr-api-token`, and required on duetime's own `POST /job/{name}`."""
+    app_timeout: float = Field(default=30.0, gt=0)
+    """Seconds an app may take to answer a trigger before it counts as failed."""
+
+    max_concurrency: int = Field(default=100, ge=1)
+    """Triggers whose handlers run at once."""
+    window_size: int = Field(default=1000, ge=1)
+    """Earliest-due jobs held in memory."""
+    log_level: str = "info"
+
+    @model_validator(mode="after")
+    def _refuse_public_bind_without_token(self) -> Settings:
+        if not self.api_token and not _is_loopback(self.host):
+            raise ValueError(
+                f"refusing to listen on {self.host} without DUETIME_API_TOKEN: "
+                "set a token, or bind to 127.0.0.1"
+            )
+        return self
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'duetime.db'}"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

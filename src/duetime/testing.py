@@ -1,0 +1,47 @@
+"""Test doubles that ship with duetime: real behaviour, recorded state, no network."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from duetime.clock import Clock
+from duetime.jobs.embedded import EmbeddedJobScheduler
+from duetime.jobs.memory_store import MemoryJobStore
+from duetime.jobs.model import Trigger
+
+
+class InMemoryJobScheduler(EmbeddedJobScheduler):
+    """The embedded engine over a `MemoryJobStore`: same timing and semantics, nothing on
+    disk, nothing survives `stop()`... except in the store object itself."""
+
+    def __init__(self, *, clock: Clock | None = None, max_concurrency: int = 100) -> None:
+        super().__init__(MemoryJobStore(), clock=clock, max_concurrency=max_concurrency)
+
+
+class RecordingHandler:
+    """A trigger handler that records every trigger it receives.
+
+    `fail` decides per trigger whether to raise (default: never).
+    """
+
+    def __init__(self, fail: Callable[[Trigger], bool] | None = None) -> None:
+        self.triggers: list[Trigger] = []
+        self._fail = fail
+        self._changed = asyncio.Condition()
+
+    async def __call__(self, trigger: Trigger) -> None:
+        async with self._changed:
+            self.triggers.append(trigger)
+            self._changed.notify_all()
+        if self._fail is not None and self._fail(trigger):
+            raise RuntimeError(f"handler refused {trigger.name} attempt {trigger.attempt}")
+
+    def names(self) -> list[str]:
+        return [t.name for t in self.triggers]
+
+    async def wait_for(self, count: int, timeout: float = 10.0) -> list[Trigger]:
+        """Wait until at least `count` triggers arrived; raises TimeoutError otherwise."""
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(lambda: len(self.triggers) >= count)
+        return list(self.triggers)

@@ -1,0 +1,146 @@
+"""duetime as users run it: `duetime serve`, jobs over HTTP, triggers to a real app."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from tests.e2e.conftest import Receiver, Server
+
+
+def rfc3339(dt: datetime) -> str:
+    return dt.isoformat().replace("+00:00", "Z")
+
+
+def parse(s: str) -> datetime:
+    return datetime.fromisoformat(s.replace("Z", "+00:00"))
+
+
+def test_job_is_delivered_to_the_app_like_a_dapr_sidecar_does(
+    make_server: Callable[..., Server], receiver: Receiver
+) -> None:
+    server = make_server(
+        DUETIME_APP_URL=receiver.url, DUETIME_APP_API_TOKEN="app-secret"
+    ).start()
+    due = datetime.now(UTC) + timedelta(seconds=1)
+    with server.client() as api:
+        r = api.post("/v1.0/jobs/hello", json={"dueTime": rfc3339(due), "data": {"msg": "hi"}})
+        assert r.status_code == 204 and r.content == b""
+        listed = api.get("/v1.0/jobs", params={"prefix": "hel"}).json()["jobs"]
+        assert [j["name"] for j in listed] == ["hello"]
+        assert parse(listed[0]["nextFireTime"]) == due
+        receiver.wait_for(lambda: len(receiver.of("hello")) == 1)
+        [req] = receiver.of("hello")
+        assert req.at >= due.timestamp()
+        assert req.data == {"msg": "hi"}
+        assert req.body == b'{"msg":"hi"}'
+        assert req.headers["content-type"] == "application/json"
+        assert req.headers["dapr-api-token"] == "app-secret"
+        assert req.headers["duetime-late"] == "false"
+        time.sleep(0.5)
+        assert len(receiver.of("hello")) == 1
+        assert api.get("/v1.0/jobs/hello").status_code == 404
+
+
+def test_app_answers_404_counts_as_delivered_500_is_retried_then_dead_lettered(
+    make_server: Callable[..., Server], receiver: Receiver
+) -> None:
+    statuses = {"not-mine": 404, "broken": 500}
+    receiver.respond = lambda name: statuses.get(name, 200)
+    server = make_server(DUETIME_APP_URL=receiver.url).start()
+    with server.client() as api:
+        for name in ("not-mine", "broken"):
+            assert api.post(f"/v1.0/jobs/{name}", json={"dueTime": "0s"}).status_code == 204
+        # Dapr's default policy: constant, 1 s apart, 3 retries → 4 attempts.
+        receiver.wait_for(lambda: len(receiver.of("broken")) == 4, timeout=20)
+        attempts = receiver.of("broken")
+        assert [r.headers["duetime-attempt"] for r in attempts] == ["1", "2", "3", "4"]
+        gaps = [b.at - a.at for a, b in zip(attempts, attempts[1:], strict=False)]
+        assert all(g >= 0.95 for g in gaps)
+        assert len(receiver.of("not-mine")) == 1
+
+        deadline = time.monotonic() + 10
+        while not (dead := api.get("/v1.0/deadletters").json()["deadLetters"]):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        [letter] = dead
+        assert letter["name"] == "broken" and letter["attempts"] == 4
+        assert "500" in letter["error"]
+
+        replay = api.post(f"/v1.0/deadletters/{letter['id']}/replay")
+        assert replay.status_code == 502
+        statuses["broken"] = 200
+        replay = api.post(f"/v1.0/deadletters/{letter['id']}/replay")
+        assert replay.status_code == 200 and replay.json() == {"delivered": True}
+        assert len(receiver.of("broken")) == 6
+        assert api.get("/v1.0/deadletters").json()["deadLetters"] == []
+
+
+def test_kill_9_loses_nothing_marks_late_and_coalesces(
+    make_server: Callable[..., Server], receiver: Receiver
+) -> None:
+    env = {"DUETIME_APP_URL": receiver.url}
+    server = make_server(**env).start()
+    receiver.held.add("in-flight")
+    with server.client() as api:
+        assert api.post("/v1.0/jobs/in-flight", json={"dueTime": "0s"}).status_code == 204
+        receiver.wait_for(lambda: len(receiver.of("in-flight")) == 1)
+        for i in range(20):
+            body = {"dueTime": "1s", "data": i}
+            assert api.post(f"/v1.0/jobs/missed-{i:02d}", json=body).status_code == 204
+        later = rfc3339(datetime.now(UTC) + timedelta(seconds=8))
+        assert api.post("/v1.0/jobs/future", json={"dueTime": later}).status_code == 204
+        assert api.post("/v1.0/jobs/tick", json={"schedule": "@every 1s"}).status_code == 204
+    server.kill()  # the in-flight trigger never got its answer recorded
+    receiver.held.clear()
+    time.sleep(3.5)
+    before_restart = len(receiver.requests)
+
+    server = make_server(**env).start()
+    restarted = time.time()
+    receiver.wait_for(
+        lambda: all(receiver.of(f"missed-{i:02d}") for i in range(20))
+        and len(receiver.of("in-flight")) == 2
+        and len(receiver.of("future")) == 1,
+        timeout=20,
+    )
+    assert len(receiver.requests) > before_restart
+    for i in range(20):
+        [req] = receiver.of(f"missed-{i:02d}")
+        assert req.headers["duetime-late"] == "true" and req.data == i
+    assert receiver.of("in-flight")[1].headers["duetime-late"] == "true"  # refired
+    [future] = receiver.of("future")
+    assert future.headers["duetime-late"] == "false"
+    ticks = receiver.of("tick")
+    late_ticks = [t for t in ticks if t.headers["duetime-late"] == "true"]
+    assert len(late_ticks) == 1  # ~3 ticks missed while down, fired once
+    assert all(t.at >= restarted - 0.5 for t in ticks if t.headers["duetime-late"] == "false")
+
+
+def test_api_token_guards_the_jobs_api_and_app_token_the_trigger_route(
+    make_server: Callable[..., Server],
+) -> None:
+    server = make_server(DUETIME_API_TOKEN="api-secret", DUETIME_APP_API_TOKEN="app-secret").start()
+    body = {"dueTime": "1h"}
+    assert httpx.post(f"{server.url}/v1.0/jobs/x", json=body).status_code == 401
+    assert httpx.get(f"{server.url}/v1.0/jobs").status_code == 401
+    bearer = {"authorization": "Bearer api-secret"}
+    assert httpx.post(f"{server.url}/v1.0/jobs/x", json=body, headers=bearer).status_code == 204
+    with server.client("api-secret") as api:
+        assert api.get("/v1.0/jobs/x").json()["dueTime"] == "1h"
+    assert httpx.post(f"{server.url}/job/x", json=1).status_code == 401
+    assert httpx.get(f"{server.url}/healthz").status_code == 204
+
+
+def test_refuses_a_public_address_without_a_token(make_server: Callable[..., Server]) -> None:
+    server = make_server(DUETIME_HOST="0.0.0.0")
+    try:
+        server.start(timeout=15)
+    except RuntimeError as exc:
+        assert "DUETIME_API_TOKEN" in str(exc)
+        assert "Traceback" not in str(exc)
+    else:
+        raise AssertionError("duetime started on 0.0.0.0 without a token")

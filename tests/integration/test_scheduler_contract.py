@@ -1,0 +1,421 @@
+"""The `JobScheduler` contract, run against every backend through one fixture.
+
+Timing bounds are generous (a busy 2-core machine); what is asserted strictly is ordering
+and counts: never early, exactly once, nothing lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from duetime.jobs import DeadLetter, FailurePolicy, Job, JobExistsError, ScheduleError, Trigger
+from duetime.jobs.embedded import EmbeddedJobScheduler
+from duetime.jobs.memory_store import MemoryJobStore
+from duetime.jobs.sql_store import SqlJobStore
+from duetime.jobs.store import JobStore
+from duetime.testing import RecordingHandler
+
+BACKENDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
+def make_store(request: pytest.FixtureRequest, tmp_path: object) -> Callable[[], JobStore]:
+    """A factory of stores that share one durable location (so a restart sees the data)."""
+    kind = request.param
+    if kind == "memory":
+        shared = MemoryJobStore()
+        return lambda: shared
+    if kind == "sqlite":
+        url = f"sqlite:///{tmp_path}/jobs.db"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    return lambda: SqlJobStore(url)
+
+
+@pytest.fixture
+def recorder() -> RecordingHandler:
+    return RecordingHandler()
+
+
+@pytest.fixture
+async def scheduler(
+    make_store: Callable[[], JobStore], recorder: RecordingHandler
+) -> AsyncIterator[EmbeddedJobScheduler]:
+    s = EmbeddedJobScheduler(make_store())
+    s.add_handler("", recorder)
+    await s.start()
+    try:
+        yield s
+    finally:
+        await s.stop()
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def rfc3339(dt: datetime) -> str:
+    return dt.isoformat().replace("+00:00", "Z")
+
+
+async def eventually(check: Callable[[], object], timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+async def dead_letters(s: EmbeddedJobScheduler, timeout: float = 10.0) -> list[DeadLetter]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not (found := await s.dead_letters()):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("no dead letter in time")
+        await asyncio.sleep(0.05)
+    return found
+
+
+async def test_one_shot_fires_once_never_early_then_disappears(
+    scheduler: EmbeddedJobScheduler, recorder: RecordingHandler
+) -> None:
+    due = now() + timedelta(milliseconds=500)
+    state = await scheduler.schedule(Job("once", due_time=rfc3339(due), data={"n": 1}))
+    assert state.next_fire_at == due
+    [trigger] = await recorder.wait_for(1)
+    assert trigger.name == "once" and trigger.data == {"n": 1}
+    assert trigger.scheduled_at == due
+    assert trigger.fired_at >= due
+    assert not trigger.late and trigger.attempt == 1
+    await asyncio.sleep(0.3)
+    assert len(recorder.triggers) == 1
+    assert await scheduler.get("once") is None
+
+
+async def test_get_echoes_the_job_as_sent(scheduler: EmbeddedJobScheduler) -> None:
+    job = Job(
+        "echo",
+        schedule="@every 1h",
+        due_time="10m",
+        repeats=5,
+        ttl="PT3H",
+        data=["a", 1, None, True, {"b": 2.5}],
+        failure_policy=FailurePolicy("constant", timedelta(seconds=5), None),
+    )
+    await scheduler.schedule(job)
+    state = await scheduler.get("echo")
+    assert state is not None
+    assert state.job == job
+    assert timedelta(minutes=9) < state.next_fire_at - now() <= timedelta(minutes=10)
+    assert state.fired == 0 and state.attempt == 0
+
+
+@pytest.mark.parametrize("data", [None, "text", 42, 1.5, True, [1, "x"], {"k": {"n": [None]}}])
+async def test_data_of_any_json_type_is_delivered_as_is(
+    scheduler: EmbeddedJobScheduler, recorder: RecordingHandler, data: object
+) -> None:
+    await scheduler.schedule(Job("data", due_time="0s", data=data))
+    [trigger] = await recorder.wait_for(1)
+    assert trigger.data == data
+
+
+async def test_existing_name_needs_overwrite(
+    scheduler: EmbeddedJobScheduler, recorder: RecordingHandler
+) -> None:
+    await scheduler.schedule(Job("dup", due_time="1h", data="old"))
+    with pytest.raises(JobExistsError):
+        await scheduler.schedule(Job("dup", due_time="0s", data="new"))
+    state = await scheduler.get("dup")
+    assert state is not None and state.job.data == "old"
+    await scheduler.schedule(Job("dup", due_time="0s", data="new"), overwrite=True)
+    [trigger] = await recorder.wait_for(1)
+    assert trigger.data == "new"
+
+
+async def test_overwrite_moves_the_fire_time(
+    scheduler: EmbeddedJobScheduler, recorder: RecordingHandler
+) -> None:
+    await scheduler.schedule(Job("move", due_time="300ms"))
+    moved = now() + timedelta(seconds=1)
+    await scheduler.schedule(Job("move", due_time=rfc3339(moved)), overwrite=True)
+    [trigger] = await recorder.wait_for(1, timeout=5)
+    assert trigger.fired_at >= moved
+    await asyncio.sleep(0.3)
+    assert len(recorder.triggers) == 1
+
+
+async def test_delete_cancels(scheduler: EmbeddedJobScheduler, recorder: RecordingHandler) -> None:
+    await scheduler.schedule(Job("gone", due_time="400ms"))
+    await scheduler.schedule(Job("kept", due_time="600ms"))
+    assert await scheduler.delete("gone") is True
+    assert await scheduler.delete("gone") is False
+    await recorder.wait_for(1)
+    await asyncio.sleep(0.3)
+    assert recorder.names() == ["kept"]
+
+
+async def test_list_by_prefix_in_name_order_with_paging(scheduler: EmbeddedJobScheduler) -> None:
+    names = ["a-3", "a-1", "b-1", "a-2", "a_%"]
+    await scheduler.schedule_many([Job(n, due_time="1h") for n in names])
+    assert [s.job.name for s in await scheduler.list("a-")] == ["a-1", "a-2", "a-3"]
+    assert [s.job.name for s in await scheduler.list("a-", limit=2)] == ["a-1", "a-2"]
+    assert [s.job.name for s in await scheduler.list("a-", after="a-2")] == ["a-3"]
+    assert [s.job.name for s in await scheduler.list("a_")] == ["a_%"]  # LIKE wildcards are literal
+    assert len(await scheduler.list()) == 5
+    assert await scheduler.delete_prefix("a-") == 3
+    assert [s.job.name for s in await scheduler.list()] == ["a_%", "b-1"]
+
+
+async def test_invalid_jobs_are_refused_and_store_nothing(scheduler: EmbeddedJobScheduler) -> None:
+    bad = [
+        Job("no-schedule"),
+        Job("five-fields", schedule="0 30 9 * *"),
+        Job("bad-zone", schedule="CRON_TZ=Mars/Olympus 0 0 9 * * *"),
+        Job("bad-due", due_time="tomorrow"),
+        Job("ttl-alone", due_time="1s", ttl="1h"),
+        Job("repeats-alone", due_time="1s", repeats=3),
+    ]
+    for job in bad:
+        with pytest.raises(ScheduleError):
+            await scheduler.schedule(job)
+        assert await scheduler.get(job.name) is None
+
+
+async def test_batch_is_all_or_nothing(scheduler: EmbeddedJobScheduler) -> None:
+    await scheduler.schedule(Job("taken", due_time="1h"))
+    with pytest.raises(ScheduleError):
+        await scheduler.schedule_many([Job("ok-1", due_time="1h"), Job("broken", due_time="soon")])
+    with pytest.raises(JobExistsError):
+        await scheduler.schedule_many([Job("ok-2", due_time="1h"), Job("taken", due_time="1h")])
+    with pytest.raises(ValueError):
+        await scheduler.schedule_many([Job("twice", due_time="1h"), Job("twice", due_time="2h")])
+    assert [s.job.name for s in await scheduler.list()] == ["taken"]
+
+
+async def test_every_with_repeats_fires_on_its_grid_then_ends(
+    scheduler: EmbeddedJobScheduler, recorder: RecordingHandler
+) -> None:
+    await scheduler.schedule(Job("tick", schedule="@every 300ms", repeats=3))
+    triggers = await recorder.wait_for(3)
+    ticks = [t.scheduled_at for t in triggers]
+    assert ticks[1] - ticks[0] == timedelta(milliseconds=300)
+    assert ticks[2] - ticks[1] == timedelta(milliseconds=300)
+    assert all(t.fired_at >= t.scheduled_at for t in triggers)
+    await asyncio.sleep(0.7)
+    assert len(recorder.triggers) == 3
+    assert await scheduler.get("tick") is None
+
+
+async def test_cron_with_seconds_and_ttl(
+    scheduler: EmbeddedJobScheduler, recorder: RecordingHandler
+) -> None:
+    await scheduler.schedule(Job("cron", schedule="* * * * * *", ttl="2500ms"))
+    await asyncio.sleep(3.5)
+    triggers = list(recorder.triggers)
+    assert 2 <= len(triggers) <= 3
+    for t in triggers:
+        assert t.scheduled_at.microsecond == 0
+        assert t.fired_at >= t.scheduled_at
+    assert await scheduler.get("cron") is None
+
+
+async def test_schedule_with_due_time_fires_first_at_due_time(
+    scheduler: EmbeddedJobScheduler, recorder: RecordingHandler
+) -> None:
+    due = now() + timedelta(milliseconds=200)
+    await scheduler.schedule(Job("both", schedule="@every 500ms", due_time=rfc3339(due), repeats=2))
+    first, second = await recorder.wait_for(2)
+    assert first.scheduled_at == due
+    assert second.scheduled_at == due + timedelta(milliseconds=500)
+
+
+async def test_retries_keep_the_tick_then_dead_letter_and_replay(
+    make_store: Callable[[], JobStore],
+) -> None:
+    healthy = False
+    recorder = RecordingHandler(fail=lambda t: not healthy)
+    s = EmbeddedJobScheduler(make_store())
+    s.add_handler("", recorder)
+    await s.start()
+    try:
+        policy = FailurePolicy("constant", timedelta(milliseconds=100), 2)
+        await s.schedule(Job("flaky", due_time="0s", data={"x": 1}, failure_policy=policy))
+        triggers = await recorder.wait_for(3)
+        assert [t.attempt for t in triggers] == [1, 2, 3]
+        assert len({t.scheduled_at for t in triggers}) == 1
+        assert triggers[1].fired_at - triggers[0].fired_at >= timedelta(milliseconds=100)
+        [letter] = await dead_letters(s)
+        assert letter.name == "flaky" and letter.attempts == 3 and letter.data == {"x": 1}
+        assert "refused" in letter.error
+        assert await s.get("flaky") is None
+        await asyncio.sleep(0.3)
+        assert len(recorder.triggers) == 3
+
+        with pytest.raises(RuntimeError):
+            await s.replay(letter.id)
+        [again] = await s.dead_letters()
+        assert again.attempts == 4
+        healthy = True
+        await s.replay(letter.id)
+        assert recorder.triggers[-1].data == {"x": 1}
+        assert await s.dead_letters() == []
+    finally:
+        await s.stop()
+
+
+async def test_drop_policy_gives_up_after_one_attempt(make_store: Callable[[], JobStore]) -> None:
+    recorder = RecordingHandler(fail=lambda t: True)
+    s = EmbeddedJobScheduler(make_store())
+    s.add_handler("", recorder)
+    await s.start()
+    try:
+        await s.schedule(Job("fragile", due_time="0s", failure_policy=FailurePolicy.drop()))
+        await recorder.wait_for(1)
+        [letter] = await dead_letters(s)
+        assert letter.name == "fragile" and letter.attempts == 1
+        assert len(recorder.triggers) == 1
+        assert await s.discard((await s.dead_letters())[0].id) is True
+        assert await s.dead_letters() == []
+    finally:
+        await s.stop()
+
+
+async def test_failure_then_success_delivers_once_more(make_store: Callable[[], JobStore]) -> None:
+    recorder = RecordingHandler(fail=lambda t: t.attempt == 1)
+    s = EmbeddedJobScheduler(make_store())
+    s.add_handler("", recorder)
+    await s.start()
+    try:
+        policy = FailurePolicy("constant", timedelta(milliseconds=50), 3)
+        await s.schedule(Job("second-time", due_time="0s", failure_policy=policy))
+        await recorder.wait_for(2)
+        await asyncio.sleep(0.4)
+        assert [t.attempt for t in recorder.triggers] == [1, 2]
+        assert await s.dead_letters() == []
+    finally:
+        await s.stop()
+
+
+async def test_longest_prefix_handler_wins(make_store: Callable[[], JobStore]) -> None:
+    general, reminders, urgent = RecordingHandler(), RecordingHandler(), RecordingHandler()
+    s = EmbeddedJobScheduler(make_store())
+    s.add_handler("", general)
+    s.add_handler("reminder-", reminders)
+    s.add_handler("reminder-urgent-", urgent)
+    await s.start()
+    try:
+        await s.schedule_many(
+            [Job(n, due_time="0s") for n in ["other", "reminder-1", "reminder-urgent-1"]]
+        )
+        await general.wait_for(1)
+        await reminders.wait_for(1)
+        await urgent.wait_for(1)
+        assert (general.names(), reminders.names(), urgent.names()) == (
+            ["other"],
+            ["reminder-1"],
+            ["reminder-urgent-1"],
+        )
+    finally:
+        await s.stop()
+
+
+async def test_slow_handler_does_not_delay_other_jobs(make_store: Callable[[], JobStore]) -> None:
+    fired: dict[str, Trigger] = {}
+
+    async def handler(trigger: Trigger) -> None:
+        fired[trigger.name] = trigger
+        if trigger.name == "slow":
+            await asyncio.sleep(3)
+
+    s = EmbeddedJobScheduler(make_store())
+    s.add_handler("", handler)
+    await s.start()
+    try:
+        await s.schedule(Job("slow", due_time="0s"))
+        await eventually(lambda: "slow" in fired)
+        await s.schedule(Job("fast", due_time="200ms"))
+        await eventually(lambda: "fast" in fired, timeout=2.5)
+        assert fired["fast"].lateness < timedelta(seconds=1)
+    finally:
+        await s.stop()
+
+
+async def test_a_job_never_overlaps_itself_and_overrun_ticks_coalesce(
+    make_store: Callable[[], JobStore],
+) -> None:
+    running = 0
+    overlaps = 0
+    triggers: list[Trigger] = []
+
+    async def handler(trigger: Trigger) -> None:
+        nonlocal running, overlaps
+        running += 1
+        overlaps += running > 1
+        triggers.append(trigger)
+        await asyncio.sleep(0.45)
+        running -= 1
+
+    s = EmbeddedJobScheduler(make_store())
+    s.add_handler("", handler)
+    await s.start()
+    try:
+        await s.schedule(Job("busy", schedule="@every 100ms"))
+        await asyncio.sleep(1.6)
+    finally:
+        await s.stop()
+    assert overlaps == 0
+    assert 2 <= len(triggers) <= 5  # not 16: ticks missed while running are coalesced
+    ticks = [t.scheduled_at for t in triggers]
+    assert ticks == sorted(set(ticks))
+
+
+async def test_hundreds_of_jobs_each_fire_once_never_early(
+    scheduler: EmbeddedJobScheduler, recorder: RecordingHandler
+) -> None:
+    start = now() + timedelta(milliseconds=300)
+    jobs = [
+        Job(f"burst-{i:03d}", due_time=rfc3339(start + timedelta(milliseconds=7 * i)))
+        for i in range(300)
+    ]
+    await scheduler.schedule_many(jobs)
+    triggers = await recorder.wait_for(300, timeout=20)
+    await asyncio.sleep(0.3)
+    assert sorted(recorder.names()) == [j.name for j in jobs]  # each exactly once
+    assert all(t.fired_at >= t.scheduled_at for t in triggers)
+    assert await scheduler.list() == []
+
+
+async def test_restart_fires_missed_jobs_late_and_coalesces_recurring(
+    make_store: Callable[[], JobStore],
+) -> None:
+    recorder = RecordingHandler()
+    first = EmbeddedJobScheduler(make_store())
+    first.add_handler("", recorder)
+    await first.start()
+    await first.schedule(Job("missed", due_time="300ms", data="late"))
+    await first.schedule(Job("recurring", schedule="@every 200ms"))
+    await first.schedule(Job("future", due_time="3s"))
+    await first.stop()
+    recorder.triggers.clear()
+    await asyncio.sleep(1.2)  # "missed" and five ticks of "recurring" come due while down
+
+    second = EmbeddedJobScheduler(make_store())
+    second.add_handler("", recorder)
+    restarted = now()
+    await second.start()
+    try:
+        await eventually(lambda: {"missed", "recurring"} <= set(recorder.names()))
+        missed = next(t for t in recorder.triggers if t.name == "missed")
+        assert missed.late and missed.data == "late"
+        late_ticks = [t for t in recorder.triggers if t.name == "recurring" and t.late]
+        assert len(late_ticks) == 1  # coalesced: one trigger for the missed ticks
+        await eventually(lambda: "future" in recorder.names(), timeout=6)
+        future = next(t for t in recorder.triggers if t.name == "future")
+        assert not future.late and future.fired_at >= future.scheduled_at
+        on_time = [t for t in recorder.triggers if t.name == "recurring" and not t.late]
+        assert on_time and all(t.scheduled_at > restarted for t in on_time)
+    finally:
+        await second.stop()
