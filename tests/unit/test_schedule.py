@@ -13,7 +13,7 @@ from functools import cache
 from zoneinfo import ZoneInfo
 
 import pytest
-from croniter import croniter
+from croniter import croniter  # type: ignore[import-untyped]
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -984,7 +984,9 @@ def test_plan_then_ticks_end_to_end() -> None:
         ttl="P14D",
     )
     plan = plan_job(job, NOW)
-    delivered, tick, fired = [], plan.first_fire_at, 0
+    delivered: list[datetime] = []
+    tick: datetime | None = plan.first_fire_at
+    fired = 0
     while tick is not None:
         delivered.append(tick)
         fired += 1

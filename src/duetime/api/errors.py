@@ -93,21 +93,60 @@ def malformed(message: str) -> ApiError:
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` entries for error statuses."""
-    return {status: {"model": ErrorBody} for status in statuses}
+    """OpenAPI `responses` entries for error statuses. The `4XX` entry also stops FastAPI
+    from documenting its 422, which these routes never send."""
+    entries: dict[int | str, dict[str, Any]] = {status: {"model": ErrorBody} for status in statuses}
+    entries["4XX"] = {"model": ErrorBody, "description": "Client error"}
+    return entries
+
+
+_SOURCES = ("body", "query", "path", "header", "cookie")  # FastAPI's first `loc` item
+_PLAIN_MESSAGES = {
+    "string_type": "expected a string",
+    "bool_type": "expected true or false",
+    "model_type": "expected a JSON object",
+    "model_attributes_type": "expected a JSON object",
+    "dict_type": "expected a JSON object",
+    "list_type": "expected a JSON array",
+}
+
+
+def json_kind(value: object) -> str:
+    """The JSON type of a decoded value, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
 
 
 def describe_validation_errors(errors: Sequence[Any]) -> str:
-    """One line per pydantic/FastAPI error, naming the field as the client spelled it."""
+    """One clause per pydantic/FastAPI error, naming the field as the client spelled it."""
     parts = []
     for error in errors:
-        loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
-        where = ".".join(loc) or "body"
+        loc = [str(part) for part in error.get("loc", ())]
+        if loc and loc[0] in _SOURCES:
+            loc = loc[1:]
+        where = ".".join(loc)
+        kind = error.get("type")
         message = str(error.get("msg", "invalid value"))
-        if error.get("type") == "json_invalid":
+        if kind == "json_invalid":
             message = "not valid JSON"
-        parts.append(f"{where}: {message}")
+        elif kind in _PLAIN_MESSAGES:
+            message = f"{_PLAIN_MESSAGES[kind]}, got {json_kind(error.get('input'))}"
+        parts.append(f"{where}: {message}" if where else message)
     return "; ".join(parts)
+
+
+def describe_exception(exc: BaseException, limit: int = 500) -> str:
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:

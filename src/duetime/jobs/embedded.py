@@ -28,6 +28,7 @@ from duetime.jobs.lifecycle import new_row, settle
 from duetime.jobs.model import DeadLetter, Job, JobNotFoundError, JobState, Trigger
 from duetime.jobs.port import JobScheduler, TriggerHandler
 from duetime.jobs.store import JobStore, Outcome, StoredJob
+from duetime.jobs.window import DueWindow
 from duetime.timefmt import from_micros
 
 log = logging.getLogger(__name__)
@@ -46,12 +47,8 @@ class EmbeddedJobScheduler(JobScheduler):
         self._clock = clock or SystemClock()
         self._handlers = HandlerRegistry()
         self._max_concurrency = max_concurrency
-        self._window_size = window_size
-        self._window: dict[str, StoredJob] = {}
-        self._heap: list[tuple[int, str, int]] = []  # (next_fire_us, name, generation)
-        self._bound: tuple[int, str] | None = None  # window holds every job with key <= bound
-        self._reload = True
-        self._inflight: set[str] = set()
+        self._window = DueWindow(window_size)
+        self._inflight: dict[str, int] = {}  # name → generation of the running attempt
         self._tasks: set[asyncio.Task[None]] = set()
         self._wakeup = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
@@ -71,7 +68,8 @@ class EmbeddedJobScheduler(JobScheduler):
         self._started_us = self._clock.now_micros()
         self._slots = asyncio.Semaphore(self._max_concurrency)
         self._committer = _GroupCommitter(self._store)
-        self._reload = True
+        self._window = DueWindow(self._window.capacity)
+        await self._refill()
         self._loop_task = asyncio.create_task(self._run(), name="duetime-jobs-loop")
 
     async def stop(self) -> None:
@@ -85,8 +83,6 @@ class EmbeddedJobScheduler(JobScheduler):
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._committer is not None:
             await self._committer.close()
-        self._window.clear()
-        self._heap.clear()
         await self._store.close()
 
     @property
@@ -97,7 +93,7 @@ class EmbeddedJobScheduler(JobScheduler):
     async def schedule(self, job: Job, *, overwrite: bool = False) -> JobState:
         row = new_row(job, self._clock.now_micros())
         await self._store.insert([row], overwrite=overwrite)
-        self._arm(row)
+        self._note(job.name, row)
         return row.state()
 
     async def schedule_many(self, jobs: Sequence[Job], *, overwrite: bool = False) -> None:
@@ -108,7 +104,7 @@ class EmbeddedJobScheduler(JobScheduler):
         rows = [new_row(job, now_us) for job in jobs]
         await self._store.insert(rows, overwrite=overwrite)
         for row in rows:
-            self._arm(row)
+            self._note(row.job.name, row)
 
     async def get(self, name: str) -> JobState | None:
         row = await self._store.get(name)
@@ -116,13 +112,12 @@ class EmbeddedJobScheduler(JobScheduler):
 
     async def delete(self, name: str) -> bool:
         existed = await self._store.delete(name)
-        self._window.pop(name, None)
+        self._note(name, None)
         return existed
 
     async def delete_prefix(self, prefix: str) -> int:
         count = await self._store.delete_prefix(prefix)
-        for name in [n for n in self._window if n.startswith(prefix)]:
-            del self._window[name]
+        self._window.forget_prefix(prefix)
         return count
 
     async def list(self, prefix: str = "", *, limit: int = 100, after: str = "") -> list[JobState]:
@@ -161,67 +156,52 @@ class EmbeddedJobScheduler(JobScheduler):
     def add_handler(self, prefix: str, handler: TriggerHandler) -> None:
         self._handlers.add(prefix, handler)
 
-    # -- the window ------------------------------------------------------------------------
-    def _arm(self, row: StoredJob) -> None:
-        """Keep the in-memory window true after `row` was stored."""
-        name = row.job.name
-        if self._bound is None or row.key <= self._bound:
-            self._window[name] = row
-            heapq.heappush(self._heap, (row.next_fire_us, name, row.generation))
-            if len(self._window) > 2 * self._window_size:
-                self._reload = True
-            if self._heap[0][1] == name:
-                self._wakeup.set()
-        else:
-            self._window.pop(name, None)
+    # -- the window and the loop ----------------------------------------------------------
+    def _note(self, name: str, row: StoredJob | None) -> None:
+        if self._window.note(name, row):
+            self._wakeup.set()
 
-    async def _load_window(self) -> None:
-        rows = await self._store.earliest(self._window_size)
-        self._window = {r.job.name: r for r in rows if r.job.name not in self._inflight}
-        self._heap = [(r.next_fire_us, r.job.name, r.generation) for r in self._window.values()]
-        heapq.heapify(self._heap)
-        self._bound = rows[-1].key if len(rows) >= self._window_size else None
-        self._reload = False
+    async def _refill(self) -> None:
+        """Top the window up from the database; retried until it succeeds."""
+        while True:
+            after, limit = self._window.begin_load()
+            try:
+                rows = await self._store.earliest(limit, after=after)
+            except Exception:
+                self._window.abort_load()
+                log.exception("could not load due jobs; retrying in 1 s")
+                await asyncio.sleep(1)
+                continue
+            self._window.finish_load(rows, limit, self._inflight)
+            self._wakeup.set()
+            return
 
-    # -- the loop --------------------------------------------------------------------------
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
-            self._wakeup.clear()
-            if self._reload:
+        refill: asyncio.Task[None] | None = None
+        try:
+            while True:
+                self._wakeup.clear()
+                for row in self._window.pop_due(self._clock.now_micros()):
+                    self._inflight[row.job.name] = row.generation
+                    task = asyncio.create_task(self._attempt(row))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+                if self._window.wants_more and (refill is None or refill.done()):
+                    refill = asyncio.create_task(self._refill())
+                due_us = self._window.next_due_us()
+                if due_us is None:
+                    await self._wakeup.wait()
+                    continue
+                delay = (due_us - self._clock.now_micros()) / 1e6
+                timer = loop.call_later(max(delay, 0), self._wakeup.set)
                 try:
-                    await self._load_window()
-                except Exception:
-                    log.exception("could not load due jobs; retrying in 1 s")
-                    await asyncio.sleep(1)
-                    continue
-            now_us = self._clock.now_micros()
-            self._fire_due(now_us)
-            if not self._heap:
-                if self._bound is not None:
-                    self._reload = True
-                    continue
-                await self._wakeup.wait()
-                continue
-            delay = (self._heap[0][0] - now_us) / 1e6
-            timer = loop.call_later(delay, self._wakeup.set)
-            try:
-                await self._wakeup.wait()
-            finally:
-                timer.cancel()
-
-    def _fire_due(self, now_us: int) -> None:
-        heap = self._heap
-        while heap and heap[0][0] <= now_us:
-            fire_us, name, generation = heapq.heappop(heap)
-            row = self._window.get(name)
-            if row is None or row.generation != generation or row.next_fire_us != fire_us:
-                continue  # deleted, replaced or moved since it was pushed
-            del self._window[name]
-            self._inflight.add(name)
-            task = asyncio.create_task(self._attempt(row))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+                    await self._wakeup.wait()
+                finally:
+                    timer.cancel()
+        finally:
+            if refill is not None:
+                refill.cancel()
 
     async def _attempt(self, row: StoredJob) -> None:
         assert self._slots is not None and self._committer is not None
@@ -246,11 +226,12 @@ class EmbeddedJobScheduler(JobScheduler):
             outcome = settle(row, error=error, now_us=self._clock.now_micros())
             applied = await self._committer.submit(outcome)
         finally:
-            self._inflight.discard(name)
+            if self._inflight.get(name) == row.generation:
+                del self._inflight[name]
         if outcome.dead_letter is not None:
             log.error("job %r gave up after %d attempts", name, outcome.dead_letter.attempts)
-        if applied and outcome.update is not None and name not in self._window:
-            self._arm(outcome.update)
+        if applied:
+            self._note(name, outcome.update)
 
 
 class _GroupCommitter:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, true, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -20,6 +20,12 @@ from duetime.jobs.store import JobStore, Outcome, StoredJob
 from duetime.timefmt import from_micros, to_micros
 
 _BATCH = 500  # rows per statement: well under SQLite's and asyncpg's parameter limits
+_PROGRESS = ("next_fire_us", "tick_us", "attempt", "fired")
+_ADVANCE = (
+    update(jobs_table)
+    .where(jobs_table.c.name == bindparam("b_name"))
+    .values({column: bindparam(f"b_{column}") for column in _PROGRESS})
+)
 
 
 class SqlJobStore(JobStore):
@@ -92,10 +98,16 @@ class SqlJobStore(JobStore):
         async with self._engine.connect() as conn:
             return [_from_row(r) for r in await conn.execute(query)]
 
-    async def earliest(self, limit: int) -> list[StoredJob]:
-        query = (
-            select(jobs_table).order_by(jobs_table.c.next_fire_us, jobs_table.c.name).limit(limit)
-        )
+    async def earliest(
+        self, limit: int, *, after: tuple[int, str] | None = None
+    ) -> list[StoredJob]:
+        c = jobs_table.c
+        query = select(jobs_table).order_by(c.next_fire_us, c.name).limit(limit)
+        if after is not None:
+            fire_us, name = after
+            query = query.where(
+                or_(c.next_fire_us > fire_us, and_(c.next_fire_us == fire_us, c.name > name))
+            )
         async with self._engine.connect() as conn:
             return [_from_row(r) for r in await conn.execute(query)]
 
@@ -104,23 +116,28 @@ class SqlJobStore(JobStore):
             return int(await conn.scalar(select(func.count()).select_from(jobs_table)) or 0)
 
     async def apply(self, outcomes: Sequence[Outcome]) -> list[bool]:
-        applied: list[bool] = []
+        c = jobs_table.c
         async with self._engine.begin() as conn:
             dead = [_dead_values(o.dead_letter) for o in outcomes if o.dead_letter is not None]
             if dead:
                 await conn.execute(insert(dl_table), dead)
-            for outcome in outcomes:
-                same = and_(
-                    jobs_table.c.name == outcome.name,
-                    jobs_table.c.generation == outcome.generation,
-                )
-                if outcome.update is None:
-                    result = await conn.execute(delete(jobs_table).where(same))
-                else:
-                    values = _to_values(outcome.update)
-                    del values["name"]
-                    result = await conn.execute(update(jobs_table).where(same).values(values))
-                applied.append(bool(result.rowcount))
+            current: dict[str, int] = {}
+            for chunk in _chunks([o.name for o in outcomes]):
+                query = select(c.name, c.generation).where(c.name.in_(chunk))
+                if conn.dialect.name == "postgresql":
+                    query = query.with_for_update()
+                current.update({r.name: r.generation for r in await conn.execute(query)})
+            applied = [current.get(o.name) == o.generation for o in outcomes]
+            done = [o.name for o, ok in zip(outcomes, applied, strict=True) if ok and not o.update]
+            for chunk in _chunks(done):
+                await conn.execute(delete(jobs_table).where(c.name.in_(chunk)))
+            moved = [
+                _progress(o.update)
+                for o, ok in zip(outcomes, applied, strict=True)
+                if ok and o.update is not None
+            ]
+            if moved:
+                await conn.execute(_ADVANCE, moved)
         return applied
 
     async def dead_letters(self, prefix: str, *, limit: int, after: str) -> list[DeadLetter]:
@@ -230,6 +247,10 @@ def _from_row(r: Row[Any]) -> StoredJob:
         expires_us=r.expires_us,
         generation=r.generation,
     )
+
+
+def _progress(row: StoredJob) -> dict[str, Any]:
+    return {"b_name": row.job.name, **{f"b_{c}": getattr(row, c) for c in _PROGRESS}}
 
 
 def _dead_values(d: DeadLetter) -> dict[str, Any]:

@@ -87,8 +87,8 @@ class JobStore(ABC):
         """By name, names > `after`."""
 
     @abstractmethod
-    async def earliest(self, limit: int) -> list[StoredJob]:
-        """The `limit` jobs with the smallest (next_fire_us, name)."""
+    async def earliest(self, limit: int, *, after: tuple[int, str] | None = None) -> list[StoredJob]:
+        """The `limit` jobs with the smallest key `(next_fire_us, name)` above `after`."""
 
     @abstractmethod
     async def apply(self, outcomes: Sequence[Outcome]) -> list[bool]:

@@ -1,0 +1,1 @@
+"""duetime's HTTP surface: Dapr's jobs API, duetime's additions, and the trigger endpoint."""
