@@ -419,3 +419,37 @@ async def test_restart_fires_missed_jobs_late_and_coalesces_recurring(
         assert on_time and all(t.scheduled_at > restarted for t in on_time)
     finally:
         await second.stop()
+
+
+async def test_small_window_under_churn_fires_each_job_once(
+    make_store: Callable[[], JobStore],
+) -> None:
+    """A window far smaller than the job count: refills race with schedules, overwrites and
+    deletes, and still every surviving job fires exactly once and deleted ones never."""
+    recorder = RecordingHandler()
+    s = EmbeddedJobScheduler(make_store(), window_size=8)
+    s.add_handler("", recorder)
+    await s.start()
+    try:
+        start = now() + timedelta(milliseconds=300)
+
+        def at(ms: int) -> str:
+            return rfc3339(start + timedelta(milliseconds=ms))
+
+        await s.schedule_many([Job(f"a-{i:03d}", due_time=at(10 * i)) for i in range(150)])
+        await s.schedule_many([Job(f"b-{i:03d}", due_time=at(10 * i + 5)) for i in range(150)])
+        for i in range(0, 150, 10):
+            await s.delete(f"b-{i:03d}")
+            await s.schedule(Job(f"a-{i:03d}", due_time=at(1600 + i)), overwrite=True)
+        await s.delete_prefix("b-14")
+        expected = {f"a-{i:03d}" for i in range(150)} | {
+            f"b-{i:03d}" for i in range(150) if i % 10 and not 140 <= i < 150
+        }
+        await recorder.wait_for(len(expected), timeout=20)
+        await asyncio.sleep(0.5)
+        assert sorted(recorder.names()) == sorted(expected)
+        assert all(t.fired_at >= t.scheduled_at for t in recorder.triggers)
+        moved = {t.name: t.scheduled_at for t in recorder.triggers if t.name.startswith("a-")}
+        assert moved["a-010"] == start + timedelta(milliseconds=1610)
+    finally:
+        await s.stop()
