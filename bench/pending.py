@@ -52,8 +52,13 @@ def main() -> None:
         began = time.perf_counter()
         asyncio.run(fill(url, args.jobs))
         print(f"filled {args.jobs:,} jobs in {time.perf_counter() - began:.1f} s")
-        env = {**os.environ, "DUETIME_DATABASE_URL": url, "DUETIME_PORT": "18765",
-               "DUETIME_DATA_DIR": tmp, "DUETIME_LOG_LEVEL": "warning"}
+        env = {
+            **os.environ,
+            "DUETIME_DATABASE_URL": url,
+            "DUETIME_PORT": "18765",
+            "DUETIME_DATA_DIR": tmp,
+            "DUETIME_LOG_LEVEL": "warning",
+        }
         began = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-m", "duetime", "serve"], env=env)
         try:

@@ -1,6 +1,6 @@
 """Jobs scheduled per second through the Python API, in batches (embedded, SQLite).
 
-    .venv/bin/python -m bench.schedule_rate --jobs 100000 --batch 1000
+.venv/bin/python -m bench.schedule_rate --jobs 100000 --batch 1000
 """
 
 from __future__ import annotations
@@ -30,8 +30,10 @@ async def run(total: int, batch: int, url: str) -> None:
         await scheduler.schedule(job)
     single = time.perf_counter() - began
     await scheduler.stop()
-    print(f"backend {url.split(':')[0]}: {total} jobs in batches of {batch}: "
-          f"{total / elapsed:,.0f} jobs/s ({elapsed:.2f} s)")
+    print(
+        f"backend {url.split(':')[0]}: {total} jobs in batches of {batch}: "
+        f"{total / elapsed:,.0f} jobs/s ({elapsed:.2f} s)"
+    )
     print(f"one at a time (one commit each): {len(one_by_one) / single:,.0f} jobs/s")
 
 

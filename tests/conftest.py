@@ -54,7 +54,15 @@ class _PostgresServer:
         self._run(_pg_bin("initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync")
         options = f"-h 127.0.0.1 -p {self.port} -k {self.root} -c fsync=off -c max_connections=200"
         self._run(
-            _pg_bin("pg_ctl"), "-D", str(data), "-o", options, "-l", str(self.root / "log"), "-w", "start"
+            _pg_bin("pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-l",
+            str(self.root / "log"),
+            "-w",
+            "start",
         )
 
     def stop(self) -> None:
@@ -65,7 +73,18 @@ class _PostgresServer:
 
     def psql(self, sql: str) -> None:
         subprocess.run(
-            [_pg_bin("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-q", "-c", sql],
+            [
+                _pg_bin("psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-q",
+                "-c",
+                sql,
+            ],
             check=True,
             capture_output=True,
             timeout=60,

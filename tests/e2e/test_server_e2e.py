@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -22,9 +23,7 @@ def parse(s: str) -> datetime:
 def test_job_is_delivered_to_the_app_like_a_dapr_sidecar_does(
     make_server: Callable[..., Server], receiver: Receiver
 ) -> None:
-    server = make_server(
-        DUETIME_APP_URL=receiver.url, DUETIME_APP_API_TOKEN="app-secret"
-    ).start()
+    server = make_server(DUETIME_APP_URL=receiver.url, DUETIME_APP_API_TOKEN="app-secret").start()
     due = datetime.now(UTC) + timedelta(seconds=1)
     with server.client() as api:
         r = api.post("/v1.0/jobs/hello", json={"dueTime": rfc3339(due), "data": {"msg": "hi"}})
@@ -58,7 +57,7 @@ def test_app_answers_404_counts_as_delivered_500_is_retried_then_dead_lettered(
         receiver.wait_for(lambda: len(receiver.of("broken")) == 4, timeout=20)
         attempts = receiver.of("broken")
         assert [r.headers["duetime-attempt"] for r in attempts] == ["1", "2", "3", "4"]
-        gaps = [b.at - a.at for a, b in zip(attempts, attempts[1:], strict=False)]
+        gaps = [b.at - a.at for a, b in itertools.pairwise(attempts)]
         assert all(g >= 0.95 for g in gaps)
         assert len(receiver.of("not-mine")) == 1
 
@@ -102,9 +101,11 @@ def test_kill_9_loses_nothing_marks_late_and_coalesces(
     server = make_server(**env).start()
     restarted = time.time()
     receiver.wait_for(
-        lambda: all(receiver.of(f"missed-{i:02d}") for i in range(20))
-        and len(receiver.of("in-flight")) == 2
-        and len(receiver.of("future")) == 1,
+        lambda: (
+            all(receiver.of(f"missed-{i:02d}") for i in range(20))
+            and len(receiver.of("in-flight")) == 2
+            and len(receiver.of("future")) == 1
+        ),
         timeout=20,
     )
     assert len(receiver.requests) > before_restart

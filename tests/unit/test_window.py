@@ -62,7 +62,7 @@ def test_bounded_window_ignores_later_jobs_and_asks_for_more() -> None:
     assert not window.wants_more
     window.pop_due(35)
     assert window.wants_more
-    after, limit = window.begin_load()
+    after, _limit = window.begin_load()
     assert after == (40, "j3")
     assert not window.wants_more
 

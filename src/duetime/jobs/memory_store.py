@@ -44,8 +44,14 @@ class MemoryJobStore(JobStore):
         names = sorted(n for n in self._jobs if n.startswith(prefix) and n > after)
         return [self._jobs[n] for n in names[:limit]]
 
-    async def earliest(self, limit: int, *, after: tuple[int, str] | None = None) -> list[StoredJob]:
-        rows = self._jobs.values() if after is None else [r for r in self._jobs.values() if r.key > after]
+    async def earliest(
+        self, limit: int, *, after: tuple[int, str] | None = None
+    ) -> list[StoredJob]:
+        rows = (
+            self._jobs.values()
+            if after is None
+            else [r for r in self._jobs.values() if r.key > after]
+        )
         return heapq.nsmallest(limit, rows, key=lambda r: r.key)
 
     async def apply(self, outcomes: Sequence[Outcome]) -> list[bool]:

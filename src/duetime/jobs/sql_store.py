@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from duetime.db.engine import create_engine, migrate
@@ -48,22 +49,24 @@ class SqlJobStore(JobStore):
 
     async def insert(self, rows: Sequence[StoredJob], *, overwrite: bool) -> None:
         values = [_to_values(r) for r in rows]
-        async with self._engine.begin() as conn:
-            if not overwrite:
-                await self._refuse_existing(conn, [r.job.name for r in rows])
+        try:
+            async with self._engine.begin() as conn:
+                statement = self._upsert(conn) if overwrite else insert(jobs_table)
                 for chunk in _chunks(values):
-                    await conn.execute(insert(jobs_table), chunk)
-                return
-            for chunk in _chunks(values):
-                await conn.execute(self._upsert(conn), chunk)
+                    await conn.execute(statement, chunk)
+        except IntegrityError:
+            if overwrite:
+                raise
+            raise JobExistsError(await self._first_existing([r.job.name for r in rows])) from None
 
-    async def _refuse_existing(self, conn: AsyncConnection, names: list[str]) -> None:
-        for chunk in _chunks(names):
-            found = await conn.scalar(
-                select(jobs_table.c.name).where(jobs_table.c.name.in_(chunk)).limit(1)
-            )
-            if found is not None:
-                raise JobExistsError(found)
+    async def _first_existing(self, names: list[str]) -> str:
+        async with self._engine.connect() as conn:
+            for chunk in _chunks(names):
+                query = select(jobs_table.c.name).where(jobs_table.c.name.in_(chunk)).limit(1)
+                found = await conn.scalar(query)
+                if found is not None:
+                    return str(found)
+        return names[0]  # taken a moment ago and deleted since: still a conflict
 
     def _upsert(self, conn: AsyncConnection) -> Any:
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite

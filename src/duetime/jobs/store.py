@@ -87,7 +87,9 @@ class JobStore(ABC):
         """By name, names > `after`."""
 
     @abstractmethod
-    async def earliest(self, limit: int, *, after: tuple[int, str] | None = None) -> list[StoredJob]:
+    async def earliest(
+        self, limit: int, *, after: tuple[int, str] | None = None
+    ) -> list[StoredJob]:
         """The `limit` jobs with the smallest key `(next_fire_us, name)` above `after`."""
 
     @abstractmethod
