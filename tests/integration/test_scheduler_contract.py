@@ -160,13 +160,15 @@ async def test_delete_cancels(scheduler: EmbeddedJobScheduler, recorder: Recordi
 async def test_list_by_prefix_in_name_order_with_paging(scheduler: EmbeddedJobScheduler) -> None:
     names = ["a-3", "a-1", "b-1", "a-2", "a_%"]
     await scheduler.schedule_many([Job(n, due_time="1h") for n in names])
-    assert [s.job.name for s in await scheduler.list("a-")] == ["a-1", "a-2", "a-3"]
-    assert [s.job.name for s in await scheduler.list("a-", limit=2)] == ["a-1", "a-2"]
-    assert [s.job.name for s in await scheduler.list("a-", after="a-2")] == ["a-3"]
-    assert [s.job.name for s in await scheduler.list("a_")] == ["a_%"]  # LIKE wildcards are literal
-    assert len(await scheduler.list()) == 5
+    assert [s.job.name for s in await scheduler.list_jobs("a-")] == ["a-1", "a-2", "a-3"]
+    assert [s.job.name for s in await scheduler.list_jobs("a-", limit=2)] == ["a-1", "a-2"]
+    assert [s.job.name for s in await scheduler.list_jobs("a-", after="a-2")] == ["a-3"]
+    assert [s.job.name for s in await scheduler.list_jobs("a_")] == [
+        "a_%"
+    ]  # LIKE wildcards are literal
+    assert len(await scheduler.list_jobs()) == 5
     assert await scheduler.delete_prefix("a-") == 3
-    assert [s.job.name for s in await scheduler.list()] == ["a_%", "b-1"]
+    assert [s.job.name for s in await scheduler.list_jobs()] == ["a_%", "b-1"]
 
 
 async def test_invalid_jobs_are_refused_and_store_nothing(scheduler: EmbeddedJobScheduler) -> None:
@@ -192,7 +194,7 @@ async def test_batch_is_all_or_nothing(scheduler: EmbeddedJobScheduler) -> None:
         await scheduler.schedule_many([Job("ok-2", due_time="1h"), Job("taken", due_time="1h")])
     with pytest.raises(ValueError):
         await scheduler.schedule_many([Job("twice", due_time="1h"), Job("twice", due_time="2h")])
-    assert [s.job.name for s in await scheduler.list()] == ["taken"]
+    assert [s.job.name for s in await scheduler.list_jobs()] == ["taken"]
 
 
 async def test_every_with_repeats_fires_on_its_grid_then_ends(
@@ -385,7 +387,7 @@ async def test_hundreds_of_jobs_each_fire_once_never_early(
     await asyncio.sleep(0.3)
     assert sorted(recorder.names()) == [j.name for j in jobs]  # each exactly once
     assert all(t.fired_at >= t.scheduled_at for t in triggers)
-    assert await scheduler.list() == []
+    assert await scheduler.list_jobs() == []
 
 
 async def test_restart_fires_missed_jobs_late_and_coalesces_recurring(

@@ -9,9 +9,8 @@ invalid job is a 400 and a missing job a 404 here. Bodies are in `duetime.api.wi
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from enum import Enum
-from typing import Annotated, cast
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
@@ -35,7 +34,7 @@ from duetime.api.errors import (
     malformed,
     responses,
 )
-from duetime.jobs.model import DeadLetter, Job, JobExistsError, JobNotFoundError
+from duetime.jobs.model import Job, JobExistsError, JobNotFoundError
 from duetime.jobs.schedule import ScheduleEmptyError, ScheduleError
 
 log = logging.getLogger(__name__)
@@ -130,7 +129,7 @@ async def list_jobs(
     is pending), `attempt` (failed attempts of the pending trigger) and `fired` (triggers
     delivered or given up on). `next` is the `after` value for the next page, or null on
     the last page. 400 for a limit outside 1..1000."""
-    states = await scheduler.list(prefix, limit=limit + 1, after=after)
+    states = await scheduler.list_jobs(prefix, limit=limit + 1, after=after)
     page = states[:limit]
     more = len(states) > limit
     return _json(
@@ -147,10 +146,7 @@ async def list_dead_letters(
     """duetime addition: triggers whose failure policy ran out (Dapr drops them), oldest
     first, for jobs whose name starts with `prefix`. `next` is the `after` value for the
     next page, or null. 400 for a limit outside 1..1000."""
-    # the port's own `list` method shadows the builtin in its annotations, so mypy needs help
-    letters = cast(
-        "Sequence[DeadLetter]", await scheduler.dead_letters(prefix, limit=limit + 1, after=after)
-    )
+    letters = await scheduler.dead_letters(prefix, limit=limit + 1, after=after)
     page = letters[:limit]
     more = len(letters) > limit
     return _json(

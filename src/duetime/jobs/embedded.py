@@ -119,8 +119,10 @@ class EmbeddedJobScheduler(JobScheduler):
         self._window.forget_prefix(prefix)
         return count
 
-    async def list(self, prefix: str = "", *, limit: int = 100, after: str = "") -> list[JobState]:
-        return [r.state() for r in await self._store.list(prefix, limit=limit, after=after)]
+    async def list_jobs(
+        self, prefix: str = "", *, limit: int = 100, after: str = ""
+    ) -> list[JobState]:
+        return [r.state() for r in await self._store.list_jobs(prefix, limit=limit, after=after)]
 
     # -- dead letters ----------------------------------------------------------------------
     async def dead_letters(

@@ -40,7 +40,7 @@ class MemoryJobStore(JobStore):
             del self._jobs[n]
         return len(names)
 
-    async def list(self, prefix: str, *, limit: int, after: str) -> list[StoredJob]:
+    async def list_jobs(self, prefix: str, *, limit: int, after: str) -> list[StoredJob]:
         names = sorted(n for n in self._jobs if n.startswith(prefix) and n > after)
         return [self._jobs[n] for n in names[:limit]]
 

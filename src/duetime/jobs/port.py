@@ -80,7 +80,9 @@ class JobScheduler(ABC):
         """Delete every job whose name starts with `prefix`; returns how many."""
 
     @abstractmethod
-    async def list(self, prefix: str = "", *, limit: int = 100, after: str = "") -> list[JobState]:
+    async def list_jobs(
+        self, prefix: str = "", *, limit: int = 100, after: str = ""
+    ) -> list[JobState]:
         """Jobs whose name starts with `prefix`, ordered by name, names > `after`."""
 
     # -- dead letters ----------------------------------------------------------------------

@@ -91,7 +91,7 @@ class SqlJobStore(JobStore):
             )
         return int(result.rowcount)
 
-    async def list(self, prefix: str, *, limit: int, after: str) -> list[StoredJob]:
+    async def list_jobs(self, prefix: str, *, limit: int, after: str) -> list[StoredJob]:
         query = (
             select(jobs_table)
             .where(_starts(jobs_table.c.name, prefix), jobs_table.c.name > after)

@@ -83,7 +83,7 @@ class JobStore(ABC):
     async def delete_prefix(self, prefix: str) -> int: ...
 
     @abstractmethod
-    async def list(self, prefix: str, *, limit: int, after: str) -> list[StoredJob]:
+    async def list_jobs(self, prefix: str, *, limit: int, after: str) -> list[StoredJob]:
         """By name, names > `after`."""
 
     @abstractmethod

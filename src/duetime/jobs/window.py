@@ -109,9 +109,9 @@ class DueWindow:
             if any(name.startswith(p) for p in deleted):
                 continue
             self._hold(row)
-        for row in changed.values():
-            if row is not None and (bound is None or row.key <= bound):
-                self._hold(row)
+        for change in changed.values():
+            if change is not None and (bound is None or change.key <= bound):
+                self._hold(change)
 
     def _hold(self, row: StoredJob) -> None:
         self._rows[row.job.name] = row
