@@ -50,6 +50,7 @@ def serve(host: str | None, port: int | None) -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per trigger is noise
     try:
         app = create_app(settings)
     except ValueError as exc:
