@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
+from fastapi_offline import FastAPIOffline
 
 from duetime import __version__
 from duetime.api.errors import install_error_handlers
@@ -31,7 +32,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         finally:
             await runtime.close()
 
-    app = FastAPI(title="duetime", version=__version__, lifespan=lifespan)
+    # Swagger UI and ReDoc served from the package, not a CDN: /docs works offline.
+    app = FastAPIOffline(title="duetime", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.runtime = runtime
     app.state.scheduler = runtime.scheduler
