@@ -15,6 +15,7 @@ from duetime.api.errors import install_error_handlers
 from duetime.api.jobs import jobs_router
 from duetime.api.triggers import trigger_router
 from duetime.bootstrap import Runtime, bootstrap
+from duetime.db.engine import safe_url
 from duetime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
-        log.info("duetime ready: database %s", _safe_url(settings.resolved_database_url()))
+        log.info("duetime ready: database %s", safe_url(settings.resolved_database_url()))
         try:
             yield
         finally:
@@ -59,9 +60,3 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         return Response(status_code=204 if ready else 503)
 
     return app
-
-
-def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
@@ -44,6 +45,7 @@ def serve(host: str | None, port: int | None) -> None:
     import uvicorn
 
     from duetime.app import create_app
+    from duetime.db.engine import prepare, safe_url
 
     settings = _settings(host=host, port=port)
     logging.basicConfig(
@@ -53,8 +55,15 @@ def serve(host: str | None, port: int | None) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per trigger is noise
     try:
         app = create_app(settings)
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
+    url = settings.resolved_database_url()
+    try:
+        asyncio.run(prepare(url))  # fail here with one clear line, not in the server's start-up
+    except Exception as exc:
+        raise click.ClickException(
+            f"cannot use the database {safe_url(url)}: {type(exc).__name__}: {exc}"
+        ) from None
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
 
 

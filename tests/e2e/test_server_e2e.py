@@ -145,3 +145,19 @@ def test_refuses_a_public_address_without_a_token(make_server: Callable[..., Ser
         assert "Traceback" not in str(exc)
     else:
         raise AssertionError("duetime started on 0.0.0.0 without a token")
+
+
+def test_start_up_problems_are_one_clear_line(make_server: Callable[..., Server]) -> None:
+    cases = {
+        "DUETIME_DATABASE_URL": ("postgresql://u:pw@127.0.0.1:1/db", "cannot use the database"),
+        "DUETIME_MAX_CONCURRENCY": ("many", "max_concurrency"),
+    }
+    for variable, (value, expected) in cases.items():
+        server = make_server(**{variable: value})
+        try:
+            server.start(timeout=15)
+        except RuntimeError as exc:
+            assert expected in str(exc) and "Traceback" not in str(exc)
+            assert "pw@" not in str(exc)  # the password is not printed
+        else:
+            raise AssertionError(f"duetime started with {variable}={value}")

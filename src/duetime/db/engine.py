@@ -57,6 +57,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+async def prepare(url: str) -> None:
+    """Connect to the database at `url` and migrate it; raises on any failure."""
+    engine = create_engine(url)
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()
+
+
+def safe_url(url: str) -> str:
+    """`url` with its password hidden, for messages and logs."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
 async def migrate(engine: AsyncEngine) -> None:
     """Bring the schema to the newest revision (idempotent)."""
     async with engine.begin() as conn:
