@@ -13,12 +13,16 @@ from fastapi_offline import FastAPIOffline
 from duetime import __version__
 from duetime.api.errors import install_error_handlers
 from duetime.api.jobs import jobs_router
+from duetime.api.limits import BodyLimit
+from duetime.api.tasks import task_router
 from duetime.api.triggers import trigger_router
 from duetime.bootstrap import Runtime, bootstrap
 from duetime.db.engine import safe_url
 from duetime.settings import Settings
 
 log = logging.getLogger(__name__)
+
+MAX_API_BODY = 8 * 1024 * 1024  # a batch of 10,000 tasks fits
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
@@ -39,9 +43,13 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.state.runtime = runtime
     app.state.scheduler = runtime.scheduler
     app.state.trigger_sink = runtime.scheduler.handlers
+    app.state.tasks = runtime.tasks
+    app.state.jwt_secret = runtime.jwt_secret
     install_error_handlers(app)
+    app.add_middleware(BodyLimit, prefix="/api/", max_bytes=MAX_API_BODY)
     app.include_router(jobs_router())
     app.include_router(trigger_router())
+    app.include_router(task_router())
 
     @app.get("/healthz", tags=["health"], status_code=204)
     async def healthz() -> Response:

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
+from duetime.auth import load_or_create_secret
+from duetime.clock import SystemClock
+from duetime.db.engine import create_engine
+from duetime.jobs import Trigger
 from duetime.jobs.app_channel import HttpAppChannel
 from duetime.jobs.embedded import EmbeddedJobScheduler
 from duetime.jobs.sql_store import SqlJobStore
 from duetime.settings import Settings
+from duetime.tasks.model import REMINDER_JOB_PREFIX
+from duetime.tasks.relay import SchedulingRelay
+from duetime.tasks.service import MAINTENANCE_JOB, TaskService
+from duetime.tasks.store import SqlTaskStore
 
 
 @dataclass
@@ -16,12 +25,18 @@ class Runtime:
 
     settings: Settings
     scheduler: EmbeddedJobScheduler
+    tasks: TaskService
+    relay: SchedulingRelay
+    jwt_secret: str
     _closers: list[HttpAppChannel] = field(default_factory=list)
 
     async def start(self) -> None:
         await self.scheduler.start()
+        await self.relay.start()
+        await self.tasks.schedule_maintenance(self.scheduler)
 
     async def close(self) -> None:
+        await self.relay.stop()
         await self.scheduler.stop()
         for closer in self._closers:
             await closer.aclose()
@@ -29,11 +44,23 @@ class Runtime:
 
 def bootstrap(settings: Settings) -> Runtime:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = SqlJobStore(settings.resolved_database_url())
+    clock = SystemClock()
+    engine = create_engine(settings.resolved_database_url())
     scheduler = EmbeddedJobScheduler(
-        store, max_concurrency=settings.max_concurrency, window_size=settings.window_size
+        SqlJobStore(engine=engine),
+        clock=clock,
+        max_concurrency=settings.max_concurrency,
+        window_size=settings.window_size,
     )
-    runtime = Runtime(settings, scheduler)
+    store = SqlTaskStore(engine)
+    relay = SchedulingRelay(store, scheduler)
+    tasks = TaskService(store, relay, clock)
+    retention = timedelta(days=settings.retention_days)
+
+    async def maintenance(_: Trigger) -> None:
+        await tasks.purge(retention)
+
+    runtime = Runtime(settings, scheduler, tasks, relay, load_or_create_secret(settings))
     if settings.app_url:
         channel = HttpAppChannel(
             settings.app_url,
@@ -43,4 +70,6 @@ def bootstrap(settings: Settings) -> Runtime:
         )
         scheduler.add_handler("", channel)
         runtime._closers.append(channel)
+    scheduler.add_handler(REMINDER_JOB_PREFIX, tasks.on_reminder)
+    scheduler.add_handler(MAINTENANCE_JOB, maintenance)
     return runtime

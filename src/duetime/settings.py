@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     app_timeout: float = Field(default=30.0, gt=0)
     """Seconds an app may take to answer a trigger before it counts as failed."""
 
+    jwt_secret: str | None = None
+    """HS256 key for `/api` bearer tokens; default: created once in data_dir (`jwt-secret`)."""
+    retention_days: int = Field(default=30, ge=1)
+    """Completed tasks older than this are deleted by the daily maintenance job."""
+
     max_concurrency: int = Field(default=100, ge=1)
     """Triggers whose handlers run at once."""
     window_size: int = Field(default=1000, ge=1)

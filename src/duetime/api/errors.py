@@ -156,7 +156,17 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    if request.url.path.startswith("/api/"):
+        return unprocessable(describe_validation_errors(exc.errors()), exc.errors())
     return error_response(400, MALFORMED_REQUEST, describe_validation_errors(exc.errors()))
+
+
+def unprocessable(message: str, errors: Sequence[Any] = ()) -> JSONResponse:
+    """The task API's 422: a readable `detail` and, when there are any, the field errors."""
+    fields = [
+        {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in errors
+    ]
+    return JSONResponse({"detail": message, "errors": fields}, status_code=422)
 
 
 class _CatchAll:

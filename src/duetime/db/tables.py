@@ -1,6 +1,18 @@
 """The schema. Times are BIGINT microseconds since the Unix epoch (UTC)."""
 
-from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 metadata = MetaData()
 
@@ -35,4 +47,68 @@ dead_letters = Table(
     Column("failed_us", BigInteger, nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("error", Text, nullable=False),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_id", String(200), nullable=False),
+    Column("title", String(500), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("priority", String(8), nullable=False),
+    Column("tags", Text, nullable=False),  # JSON list
+    Column("due_us", BigInteger),
+    Column("due_sort_us", BigInteger, nullable=False),  # due_us, or a far future when none
+    Column("timezone", String(64)),
+    Column("status", String(8), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    Column("completed_us", BigInteger),
+    Index("ix_tasks_user_due", "user_id", "due_sort_us", "id"),
+    Index("ix_tasks_user_created", "user_id", "created_us", "id"),
+    Index("ix_tasks_done", "status", "completed_us"),
+)
+
+reminders = Table(
+    "reminders",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("task_id", String(32), nullable=False, index=True),
+    Column("position", Integer, nullable=False),
+    Column("before", String(64)),
+    Column("offset_us", BigInteger),
+    Column("at_us", BigInteger),
+    Column("fire_us", BigInteger, nullable=False),
+    Column("state", String(12), nullable=False),
+    Column("delivered_us", BigInteger),
+    Column("lateness_ms", Float),
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_id", String(200), nullable=False),
+    Column("task_id", String(32), nullable=False),
+    Column("reminder_id", String(32), nullable=False),
+    Column("title", String(500), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("scheduled_us", BigInteger, nullable=False),
+    Column("fired_us", BigInteger, nullable=False),
+    Column("lateness_ms", Float, nullable=False),
+    Column("read", Boolean, nullable=False),
+    UniqueConstraint("reminder_id", "scheduled_us", name="uq_notifications_occurrence"),
+    Index("ix_notifications_user", "user_id", "fired_us", "id"),
+)
+
+schedule_outbox = Table(
+    "schedule_outbox",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("job_name", String(256), nullable=False),
+    Column("job", Text),  # JSON job to schedule with overwrite; NULL: delete the job
 )

@@ -1,0 +1,290 @@
+"""Request and response bodies of the task API, and their conversion to the domain."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from duetime.tasks.model import Reminder, ReminderSpec, Task
+from duetime.tasks.service import TaskInput
+from duetime.tasks.store import Notification
+from duetime.timefmt import format_rfc3339, from_micros, parse_iso_duration, parse_rfc3339
+
+Title = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+MAX_REMINDERS = 20
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ReminderIn(_Strict):
+    """Either `before` (ISO 8601 duration before the due time) or `at` (RFC3339 instant)."""
+
+    before: str | None = None
+    at: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ReminderIn:
+        if (self.before is None) == (self.at is None):
+            raise ValueError('a reminder is either {"before": "PT10M"} or {"at": "<RFC3339>"}')
+        return self
+
+    def spec(self) -> ReminderSpec:
+        if self.before is not None:
+            try:
+                offset = parse_iso_duration(self.before)
+            except ValueError as exc:
+                raise ValueError(f'reminder "before": {exc}') from None
+            if offset < timedelta(0):
+                raise ValueError(f'reminder "before": {self.before!r} must not be negative')
+            return ReminderSpec(before=self.before, offset=offset)
+        assert self.at is not None
+        return ReminderSpec(at=parse_instant_field("reminder at", self.at))
+
+
+class TaskFields(_Strict):
+    description: Annotated[str, StringConstraints(max_length=10_000)] = ""
+    priority: Literal["low", "medium", "high"] = "medium"
+    tags: Annotated[list[Tag], Field(max_length=50)] = []
+    due_at: str | None = None
+    timezone: str | None = None
+    reminders: Annotated[list[ReminderIn], Field(max_length=MAX_REMINDERS)] | None = None
+    status: Literal["open", "done"] = "open"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            zone(value)
+        return value
+
+
+class TaskIn(TaskFields):
+    """POST and PUT body."""
+
+    title: Title
+
+    @field_validator("title")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("title must not be blank")
+        return value
+
+    def to_input(self) -> TaskInput:
+        return TaskInput(
+            title=self.title,
+            description=self.description,
+            priority=self.priority,
+            tags=list(dict.fromkeys(self.tags)),
+            due_at=parse_due(self.due_at, self.timezone),
+            timezone=self.timezone,
+            reminders=None if self.reminders is None else [r.spec() for r in self.reminders],
+            status=self.status,
+        )
+
+
+class TaskPatch(_Strict):
+    """PATCH body: only the fields given change; `"due_at": null` removes the due time."""
+
+    title: Title | None = None
+    description: Annotated[str, StringConstraints(max_length=10_000)] | None = None
+    priority: Literal["low", "medium", "high"] | None = None
+    tags: Annotated[list[Tag], Field(max_length=50)] | None = None
+    due_at: str | None = None
+    timezone: str | None = None
+    reminders: Annotated[list[ReminderIn], Field(max_length=MAX_REMINDERS)] | None = None
+    status: Literal["open", "done"] | None = None
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> TaskPatch:
+        nullable = {"due_at", "timezone", "reminders"}
+        for name in self.model_fields_set - nullable:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+    def changes(self, current: Task) -> dict[str, Any]:
+        given = self.model_fields_set
+        out: dict[str, Any] = {}
+        for name in ("title", "description", "priority", "status"):
+            if name in given:
+                out[name] = getattr(self, name)
+        if "tags" in given:
+            out["tags"] = list(dict.fromkeys(self.tags or []))
+        if "timezone" in given:
+            if self.timezone is not None:
+                zone(self.timezone)
+            out["timezone"] = self.timezone
+        if "due_at" in given:
+            tz = self.timezone if "timezone" in given else current.timezone
+            out["due_at"] = parse_due(self.due_at, tz)
+        if "reminders" in given:
+            out["reminders"] = (
+                None if self.reminders is None else [r.spec() for r in self.reminders]
+            )
+        return out
+
+
+class BatchIn(_Strict):
+    tasks: Annotated[list[TaskIn], Field(min_length=1, max_length=10_000)]
+
+
+class ReminderOut(BaseModel):
+    id: str
+    before: str | None = None
+    at: str | None = None
+    fire_at: str
+    state: str
+    delivered_at: str | None = None
+    lateness_ms: float | None = None
+
+    @classmethod
+    def of(cls, r: Reminder) -> ReminderOut:
+        return cls(
+            id=r.id,
+            before=r.before,
+            at=_fmt(r.at),
+            fire_at=format_rfc3339(r.fire_at),
+            state=r.state,
+            delivered_at=_fmt(r.delivered_at),
+            lateness_ms=r.lateness_ms,
+        )
+
+
+class TaskOut(BaseModel):
+    id: str
+    title: str
+    description: str
+    priority: str
+    tags: list[str]
+    due_at: str | None
+    timezone: str | None
+    status: str
+    version: int
+    created_at: str
+    updated_at: str
+    completed_at: str | None
+    reminders: list[ReminderOut]
+
+    @classmethod
+    def of(cls, t: Task) -> TaskOut:
+        return cls(
+            id=t.id,
+            title=t.title,
+            description=t.description,
+            priority=t.priority,
+            tags=t.tags,
+            due_at=_fmt(t.due_at),
+            timezone=t.timezone,
+            status=t.status,
+            version=t.version,
+            created_at=format_rfc3339(t.created_at),
+            updated_at=format_rfc3339(t.updated_at),
+            completed_at=_fmt(t.completed_at),
+            reminders=[ReminderOut.of(r) for r in t.reminders],
+        )
+
+
+class TaskPage(BaseModel):
+    tasks: list[TaskOut]
+    next_cursor: str | None
+
+
+class BatchOut(BaseModel):
+    tasks: list[TaskOut]
+    scheduled_reminders: int
+
+
+class NotificationOut(BaseModel):
+    id: str
+    task_id: str
+    reminder_id: str
+    title: str
+    message: str
+    scheduled_for: str
+    fired_at: str
+    lateness_ms: float
+    read: bool
+
+    @classmethod
+    def of(cls, n: Notification) -> NotificationOut:
+        return cls(
+            id=n.id,
+            task_id=n.task_id,
+            reminder_id=n.reminder_id,
+            title=n.title,
+            message=n.message,
+            scheduled_for=format_rfc3339(from_micros(n.scheduled_for_us)),
+            fired_at=format_rfc3339(from_micros(n.fired_us)),
+            lateness_ms=n.lateness_ms,
+            read=n.read,
+        )
+
+
+class NotificationPage(BaseModel):
+    notifications: list[NotificationOut]
+    next_cursor: str | None
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {name!r}: use an IANA name like Europe/Paris"
+        ) from None
+
+
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(?P<offset>[Zz]|[+-]\d{2}:\d{2})?"
+)
+
+
+def _parse(what: str, text: str) -> datetime:
+    """RFC3339, the offset optional here; aware or naive as written."""
+    match = _RFC3339.fullmatch(text)
+    if match is None:
+        raise ValueError(f"{what} {text!r} is not an RFC3339 date-time like 2026-03-01T09:00:00Z")
+    if match["offset"]:
+        return parse_rfc3339(text)
+    return datetime.fromisoformat(text[:26].replace("t", "T"))
+
+
+def parse_instant_field(what: str, text: str) -> datetime:
+    value = _parse(what, text)
+    if value.tzinfo is None:
+        raise ValueError(f"{what} {text!r} needs a UTC offset, e.g. {text}Z")
+    return value.astimezone(UTC)
+
+
+def parse_due(text: str | None, timezone: str | None) -> datetime | None:
+    """RFC3339 with an offset; a naive time only together with `timezone` (a wall time that
+    does not exist moves forward by the gap; a repeated one means its first occurrence)."""
+    if text is None:
+        return None
+    value = _parse("due_at", text)
+    if value.tzinfo is None:
+        if timezone is None:
+            raise ValueError(
+                f"due_at {text!r} has no UTC offset: add one, or give the task a timezone"
+            )
+        value = value.replace(tzinfo=zone(timezone), fold=0)
+    return value.astimezone(UTC)
+
+
+def _fmt(value: datetime | None) -> str | None:
+    return None if value is None else format_rfc3339(value)

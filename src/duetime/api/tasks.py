@@ -1,0 +1,247 @@
+"""The task API: `/api/tasks` and `/api/notifications`, per user."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
+from pydantic import ValidationError
+
+from duetime.api.task_wire import (
+    BatchIn,
+    BatchOut,
+    NotificationOut,
+    NotificationPage,
+    TaskIn,
+    TaskOut,
+    TaskPage,
+    TaskPatch,
+    parse_instant_field,
+)
+from duetime.api.users import CurrentUser
+from duetime.tasks.model import TaskRuleError
+from duetime.tasks.service import TaskNotFound, TaskService, VersionMismatch
+from duetime.tasks.store import TaskQuery
+from duetime.timefmt import to_micros
+
+
+def get_tasks(request: Request) -> TaskService:
+    service: TaskService = request.app.state.tasks
+    return service
+
+
+Tasks = Annotated[TaskService, Depends(get_tasks)]
+Limit = Annotated[int, Query(ge=1, le=500)]
+
+
+def _invalid(exc: ValueError) -> HTTPException:
+    if isinstance(exc, ValidationError):
+        return HTTPException(422, detail="; ".join(e["msg"] for e in exc.errors()))
+    return HTTPException(422, detail=str(exc))
+
+
+def _not_found(what: str = "task") -> HTTPException:
+    return HTTPException(404, detail=f"{what} not found")
+
+
+def _version(if_match: str | None) -> int | None:
+    if if_match is None:
+        return None
+    text = if_match.strip().strip('"').removeprefix('W/"').strip('"')
+    if not text.isdigit():
+        raise HTTPException(400, detail=f"If-Match {if_match!r} must be a task version number")
+    return int(text)
+
+
+def _encode_cursor(kind: str, value: int, last_id: str) -> str:
+    raw = json.dumps([kind, value, last_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(kind: str, cursor: str | None) -> tuple[int, str] | None:
+    if cursor is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        got_kind, value, last_id = json.loads(raw)
+        if got_kind != kind or not isinstance(value, int) or not isinstance(last_id, str):
+            raise ValueError
+    except (ValueError, binascii.Error, TypeError):
+        raise HTTPException(422, detail="cursor is not one this listing returned") from None
+    return value, last_id
+
+
+def task_router() -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["tasks"])
+
+    @router.post("/tasks", status_code=201)
+    async def create_task(body: TaskIn, user: CurrentUser, tasks: Tasks) -> TaskOut:
+        """Create a task; its reminders are scheduled (by default one at the due time)."""
+        try:
+            created, _ = await tasks.create(user, [body.to_input()])
+        except ValueError as exc:
+            raise _invalid(exc) from None
+        return TaskOut.of(created[0])
+
+    @router.post("/tasks/batch", status_code=201)
+    async def create_batch(body: BatchIn, user: CurrentUser, tasks: Tasks) -> BatchOut:
+        """Create up to 10,000 tasks at once: all are validated before any is written."""
+        inputs = []
+        for index, item in enumerate(body.tasks):
+            try:
+                inputs.append(item.to_input())
+            except ValueError as exc:
+                raise HTTPException(422, detail=f"tasks[{index}]: {exc}") from None
+        try:
+            created, scheduled = await tasks.create(user, inputs)
+        except TaskRuleError as exc:
+            raise _invalid(exc) from None
+        return BatchOut(tasks=[TaskOut.of(t) for t in created], scheduled_reminders=scheduled)
+
+    @router.get("/tasks")
+    async def list_tasks(
+        user: CurrentUser,
+        tasks: Tasks,
+        status: Literal["open", "done"] | None = None,
+        due_before: str | None = None,
+        due_after: str | None = None,
+        tag: str | None = None,
+        q: Annotated[str | None, Query(max_length=200)] = None,
+        sort: Literal["due_at", "-due_at", "created_at", "-created_at"] = "created_at",
+        limit: Limit = 50,
+        cursor: str | None = None,
+    ) -> TaskPage:
+        """Your tasks, filtered and sorted (tasks without a due time sort last by due_at),
+        a page at a time: pass `next_cursor` back as `cursor`."""
+        try:
+            before = None if due_before is None else parse_instant_field("due_before", due_before)
+            after = None if due_after is None else parse_instant_field("due_after", due_after)
+        except ValueError as exc:
+            raise _invalid(exc) from None
+        query = TaskQuery(
+            status=status,
+            due_before=None if before is None else to_micros(before),
+            due_after=None if after is None else to_micros(after),
+            tag=tag,
+            text=q,
+            sort=sort,
+            after=_decode_cursor(sort, cursor),
+            limit=limit + 1,
+        )
+        found = await tasks.find(user, query)
+        page, more = found[:limit], len(found) > limit
+        next_cursor = None
+        if more:
+            last = page[-1]
+            if sort.endswith("due_at"):
+                value = to_micros(last.due_at) if last.due_at else 2**62
+            else:
+                value = to_micros(last.created_at)
+            next_cursor = _encode_cursor(sort, value, last.id)
+        return TaskPage(tasks=[TaskOut.of(t) for t in page], next_cursor=next_cursor)
+
+    @router.get("/tasks/{task_id}")
+    async def get_task(task_id: str, user: CurrentUser, tasks: Tasks) -> TaskOut:
+        try:
+            return TaskOut.of(await tasks.get(user, task_id))
+        except TaskNotFound:
+            raise _not_found() from None
+
+    async def _update(
+        tasks: TaskService, user: str, task_id: str, changes: Any, if_match: str | None
+    ) -> TaskOut:
+        try:
+            task = await tasks.update(user, task_id, changes, if_version=_version(if_match))
+        except TaskNotFound:
+            raise _not_found() from None
+        except VersionMismatch as exc:
+            raise HTTPException(412, detail=f"{exc}; reload it and retry") from None
+        except ValueError as exc:
+            raise _invalid(exc) from None
+        return TaskOut.of(task)
+
+    @router.patch("/tasks/{task_id}")
+    async def patch_task(
+        task_id: str,
+        body: TaskPatch,
+        user: CurrentUser,
+        tasks: Tasks,
+        if_match: Annotated[str | None, Header()] = None,
+    ) -> TaskOut:
+        """Change the fields given. Reminders are rescheduled only when `due_at` or
+        `reminders` change. `If-Match: <version>` makes the change conditional (412)."""
+        try:
+            current = await tasks.get(user, task_id)
+            changes = body.changes(current)
+        except TaskNotFound:
+            raise _not_found() from None
+        except ValueError as exc:
+            raise _invalid(exc) from None
+        return await _update(tasks, user, task_id, changes, if_match)
+
+    @router.put("/tasks/{task_id}")
+    async def put_task(
+        task_id: str,
+        body: TaskIn,
+        user: CurrentUser,
+        tasks: Tasks,
+        if_match: Annotated[str | None, Header()] = None,
+    ) -> TaskOut:
+        """Replace the task's fields (omitted ones take their defaults)."""
+        try:
+            inp = body.to_input()
+        except ValueError as exc:
+            raise _invalid(exc) from None
+        changes = {k: getattr(inp, k) for k in inp.__dataclass_fields__}
+        return await _update(tasks, user, task_id, changes, if_match)
+
+    @router.delete("/tasks/{task_id}", status_code=204)
+    async def delete_task(task_id: str, user: CurrentUser, tasks: Tasks) -> Response:
+        """Delete the task and cancel its reminders."""
+        try:
+            await tasks.delete(user, task_id)
+        except TaskNotFound:
+            raise _not_found() from None
+        return Response(status_code=204)
+
+    @router.post("/tasks/{task_id}/complete")
+    async def complete_task(task_id: str, user: CurrentUser, tasks: Tasks) -> TaskOut:
+        """Mark done; pending reminders are cancelled (state `skipped`)."""
+        return await _update(tasks, user, task_id, {"status": "done"}, None)
+
+    @router.post("/tasks/{task_id}/reopen")
+    async def reopen_task(task_id: str, user: CurrentUser, tasks: Tasks) -> TaskOut:
+        """Mark open again; reminders still in the future are scheduled again."""
+        return await _update(tasks, user, task_id, {"status": "open"}, None)
+
+    @router.get("/notifications")
+    async def list_notifications(
+        user: CurrentUser,
+        tasks: Tasks,
+        unread: bool = False,
+        limit: Limit = 50,
+        cursor: str | None = None,
+    ) -> NotificationPage:
+        """Your inbox, newest first."""
+        found = await tasks.notifications(
+            user, unread=unread, after=_decode_cursor("n", cursor), limit=limit + 1
+        )
+        page, more = found[:limit], len(found) > limit
+        next_cursor = _encode_cursor("n", page[-1].fired_us, page[-1].id) if more else None
+        return NotificationPage(
+            notifications=[NotificationOut.of(n) for n in page], next_cursor=next_cursor
+        )
+
+    @router.post("/notifications/{notification_id}/read")
+    async def read_notification(
+        notification_id: str, user: CurrentUser, tasks: Tasks
+    ) -> NotificationOut:
+        try:
+            return NotificationOut.of(await tasks.mark_read(user, notification_id))
+        except TaskNotFound:
+            raise _not_found("notification") from None
+
+    return router

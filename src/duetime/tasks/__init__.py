@@ -1,0 +1,1 @@
+"""Tasks with exact-time reminders: the domain, its storage port and its services."""

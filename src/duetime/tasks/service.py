@@ -1,0 +1,240 @@
+"""Task use cases: every change to a task and the scheduling it causes, and what happens when a
+reminder fires. Ownership is checked here: a user sees only their own tasks; anyone else's
+are "not found"."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from duetime.clock import Clock
+from duetime.jobs import Job, JobScheduler, Trigger
+from duetime.tasks.model import (
+    Priority,
+    Reminder,
+    ReminderSpec,
+    Status,
+    Task,
+    build_reminders,
+    new_id,
+)
+from duetime.tasks.relay import SchedulingRelay
+from duetime.tasks.store import Intent, Notification, SqlTaskStore, TaskQuery
+from duetime.timefmt import format_rfc3339, parse_rfc3339, to_micros
+
+log = logging.getLogger(__name__)
+
+MAINTENANCE_JOB = "duetime-maintenance-retention"
+
+
+class TaskNotFound(LookupError):
+    pass
+
+
+class VersionMismatch(Exception):
+    def __init__(self, current: int) -> None:
+        super().__init__(f"the task is at version {current}")
+        self.current = current
+
+
+@dataclass(frozen=True)
+class TaskInput:
+    """A validated task as the user states it; `reminders=None` means the default."""
+
+    title: str
+    description: str = ""
+    priority: Priority = "medium"
+    tags: list[str] = field(default_factory=list)
+    due_at: datetime | None = None
+    timezone: str | None = None
+    reminders: list[ReminderSpec] | None = None
+    status: Status = "open"
+
+
+def reminder_intent(task: Task, reminder: Reminder) -> Intent:
+    fire_at = format_rfc3339(reminder.fire_at)
+    data = {"task_id": task.id, "reminder_id": reminder.id, "fire_at": fire_at}
+    return Intent(reminder.job_name, {"dueTime": fire_at, "data": data})
+
+
+def _cancel(reminder: Reminder) -> Intent:
+    return Intent(reminder.job_name, None)
+
+
+class TaskService:
+    def __init__(self, store: SqlTaskStore, relay: SchedulingRelay, clock: Clock) -> None:
+        self._store = store
+        self._relay = relay
+        self._clock = clock
+
+    # -- commands --------------------------------------------------------------------------
+    async def create(self, user_id: str, inputs: list[TaskInput]) -> tuple[list[Task], int]:
+        """Create tasks (all or none) and schedule their reminders; returns the tasks and how
+        many reminders were scheduled."""
+        now = self._clock.now()
+        tasks = [self._new_task(user_id, inp, now) for inp in inputs]
+        intents = [
+            reminder_intent(t, r) for t in tasks for r in t.reminders if r.state == "scheduled"
+        ]
+        await self._store.add(tasks, intents)
+        self._relay.kick()
+        return tasks, len(intents)
+
+    def _new_task(self, user_id: str, inp: TaskInput, now: datetime) -> Task:
+        task = Task(
+            id=new_id(),
+            user_id=user_id,
+            title=inp.title,
+            description=inp.description,
+            priority=inp.priority,
+            tags=list(inp.tags),
+            due_at=inp.due_at,
+            timezone=inp.timezone,
+            status=inp.status,
+            created_at=now,
+            updated_at=now,
+            completed_at=now if inp.status == "done" else None,
+        )
+        task.reminders = build_reminders(inp.reminders, inp.due_at, now)
+        if task.status == "done":
+            for r in task.reminders:
+                r.state = "skipped"
+        return task
+
+    async def get(self, user_id: str, task_id: str) -> Task:
+        task = await self._store.get(user_id, task_id)
+        if task is None:
+            raise TaskNotFound(task_id)
+        return task
+
+    async def find(self, user_id: str, query: TaskQuery) -> list[Task]:
+        return await self._store.query(user_id, query)
+
+    async def update(
+        self,
+        user_id: str,
+        task_id: str,
+        changes: dict[str, Any],
+        *,
+        if_version: int | None = None,
+    ) -> Task:
+        """Apply `changes` (TaskInput field names → new values). Reminders are rescheduled
+        only when the due time or the reminders change; status changes complete or reopen."""
+        for _ in range(5):  # optimistic concurrency: retry on a concurrent change
+            old = await self.get(user_id, task_id)
+            if if_version is not None and old.version != if_version:
+                raise VersionMismatch(old.version)
+            task, intents = self._apply(old, changes, self._clock.now())
+            if await self._store.save(task, old.version, intents):
+                if intents:
+                    self._relay.kick()
+                return task
+            if if_version is not None:
+                raise VersionMismatch((await self.get(user_id, task_id)).version)
+        raise VersionMismatch((await self.get(user_id, task_id)).version)
+
+    def _apply(
+        self, old: Task, changes: dict[str, Any], now: datetime
+    ) -> tuple[Task, list[Intent]]:
+        plain = {k: v for k, v in changes.items() if k not in ("reminders", "status")}
+        task = replace(old, **plain, version=old.version + 1, updated_at=now)
+        task.reminders = list(old.reminders)
+        intents: list[Intent] = []
+        if "reminders" in changes or task.due_at != old.due_at:
+            task.reminders, intents = _reschedule(old, task, changes.get("reminders"), now)
+        status = changes.get("status", old.status)
+        if status != old.status:
+            intents = self._set_status(task, status, now, intents)
+        return task, intents
+
+    def _set_status(
+        self, task: Task, status: Status, now: datetime, intents: list[Intent]
+    ) -> list[Intent]:
+        task.status = status
+        by_name = {i.job_name: i for i in intents}
+        if status == "done":
+            task.completed_at = now
+            for r in task.reminders:
+                if r.state == "scheduled":
+                    r.state = "skipped"
+                    by_name[r.job_name] = _cancel(r)
+        else:
+            task.completed_at = None
+            for r in task.reminders:
+                if r.state in ("scheduled", "skipped") and r.fire_at > now:
+                    r.state = "scheduled"
+                    by_name[r.job_name] = reminder_intent(task, r)
+        return list(by_name.values())
+
+    async def complete(self, user_id: str, task_id: str) -> Task:
+        return await self.update(user_id, task_id, {"status": "done"})
+
+    async def reopen(self, user_id: str, task_id: str) -> Task:
+        return await self.update(user_id, task_id, {"status": "open"})
+
+    async def delete(self, user_id: str, task_id: str) -> None:
+        task = await self.get(user_id, task_id)
+        intents = [_cancel(r) for r in task.reminders if r.state == "scheduled"]
+        if not await self._store.remove(user_id, task_id, intents):
+            raise TaskNotFound(task_id)
+        if intents:
+            self._relay.kick()
+
+    # -- notifications ---------------------------------------------------------------------
+    async def notifications(
+        self, user_id: str, *, unread: bool, after: tuple[int, str] | None, limit: int
+    ) -> list[Notification]:
+        return await self._store.notifications(user_id, unread=unread, after=after, limit=limit)
+
+    async def mark_read(self, user_id: str, notification_id: str) -> Notification:
+        found = await self._store.mark_read(user_id, notification_id)
+        if found is None:
+            raise TaskNotFound(notification_id)
+        return found
+
+    # -- triggers --------------------------------------------------------------------------
+    async def on_reminder(self, trigger: Trigger) -> None:
+        """A reminder's job fired: deliver it to the inbox once, however often it fires."""
+        data = trigger.data
+        if not isinstance(data, dict) or "reminder_id" not in data or "fire_at" not in data:
+            log.error("reminder trigger %r has no reminder data; ignored", trigger.name)
+            return
+        result = await self._store.record_fire(
+            str(data["reminder_id"]),
+            to_micros(parse_rfc3339(str(data["fire_at"]))),
+            to_micros(trigger.fired_at),
+            new_id(),
+        )
+        log.debug("reminder %s: %s", data["reminder_id"], result)
+
+    async def schedule_maintenance(self, scheduler: JobScheduler) -> None:
+        """The daily retention job, on the same engine (idempotent)."""
+        await scheduler.schedule(Job(MAINTENANCE_JOB, schedule="@daily"), overwrite=True)
+
+    async def purge(self, retention: timedelta) -> int:
+        count = await self._store.purge_done(to_micros(self._clock.now() - retention))
+        log.info("retention: deleted %d completed tasks older than %s", count, retention)
+        return count
+
+
+def _reschedule(
+    old: Task, task: Task, specs: list[ReminderSpec] | None, now: datetime
+) -> tuple[list[Reminder], list[Intent]]:
+    """New reminders for `task`, reusing the old ids position by position so that jobs are
+    overwritten in place; jobs of reminders that no longer exist are cancelled."""
+    if specs is None:
+        specs = [ReminderSpec(r.before, r.offset, r.at) for r in old.reminders]
+        if task.due_at is None:
+            specs = [s for s in specs if s.at is not None]  # relative ones lose their anchor
+    fresh = build_reminders(specs, task.due_at, now)
+    for position, reminder in enumerate(fresh):
+        if position < len(old.reminders):
+            reminder.id = old.reminders[position].id
+        if task.status == "done" and reminder.state == "scheduled":
+            reminder.state = "skipped"
+    kept = {r.id for r in fresh if r.state == "scheduled"}
+    intents = [reminder_intent(task, r) for r in fresh if r.state == "scheduled"]
+    intents += [_cancel(r) for r in old.reminders if r.state == "scheduled" and r.id not in kept]
+    return fresh, intents

@@ -1,0 +1,224 @@
+"""Bad input on every task endpoint: a 4xx with a clear message, nothing written, no 500."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from duetime.auth import issue_token
+
+from tests.e2e.conftest import Server
+
+SECRET = "bad-input-secret-0123456789abcdef0123"
+
+
+def token(user: str, *, ttl: timedelta = timedelta(hours=1), secret: str = SECRET) -> str:
+    return issue_token(secret, user, ttl=ttl, now=datetime.now(UTC))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    tmp: Path = tmp_path_factory.mktemp("bad-input")
+    s = Server(
+        {"DUETIME_DATA_DIR": str(tmp / "data"), "DUETIME_JWT_SECRET": SECRET}, tmp / "log"
+    ).start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def api(server: Server) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=server.url, headers={"authorization": f"Bearer {token('bob')}"}, timeout=30
+    ) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def task(api: httpx.Client) -> dict:
+    due = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    r = api.post("/api/tasks", json={"title": "Existing", "due_at": due})
+    assert r.status_code == 201
+    return r.json()
+
+
+def count(api: httpx.Client) -> int:
+    return len(api.get("/api/tasks", params={"limit": 500}).json()["tasks"])
+
+
+BAD_TASKS = [
+    ({}, "title"),
+    ({"title": ""}, "title"),
+    ({"title": "   "}, "blank"),
+    ({"title": "x" * 501}, "title"),
+    ({"title": 42}, "title"),
+    ({"title": "t", "due_at": "2030-01-01T09:00:00"}, "UTC offset"),
+    ({"title": "t", "due_at": "next tuesday"}, "RFC3339"),
+    ({"title": "t", "due_at": "2030-01-01T09:00:00", "timezone": "Mars/Base"}, "time zone"),
+    ({"title": "t", "timezone": "Not/AZone"}, "time zone"),
+    ({"title": "t", "due_at": "2030-01-01T09:00:00Z", "reminders": [{"before": "10m"}]}, "before"),
+    (
+        {"title": "t", "due_at": "2030-01-01T09:00:00Z", "reminders": [{"before": "-PT1M"}]},
+        "before",
+    ),
+    ({"title": "t", "reminders": [{"before": "PT10M"}]}, "due_at"),
+    ({"title": "t", "reminders": [{"at": "2030-01-01T09:00:00"}]}, "offset"),
+    ({"title": "t", "reminders": [{"before": "PT1M", "at": "2030-01-01T09:00:00Z"}]}, "either"),
+    ({"title": "t", "reminders": [{}]}, "either"),
+    ({"title": "t", "reminders": "PT10M"}, "reminders"),
+    ({"title": "t", "reminders": [{"before": "PT1M"}] * 21}, "reminders"),
+    ({"title": "t", "priority": "urgent"}, "priority"),
+    ({"title": "t", "tags": "home"}, "tags"),
+    ({"title": "t", "tags": [1]}, "tags"),
+    ({"title": "t", "status": "archived"}, "status"),
+    ({"title": "t", "colour": "red"}, "colour"),
+    ({"title": "t", "due_at": 1700000000}, "due_at"),
+    ([{"title": "t"}], ""),
+]
+
+
+@pytest.mark.parametrize(("body", "mentions"), BAD_TASKS)
+def test_bad_task_bodies_are_422_and_store_nothing(
+    api: httpx.Client, task: dict, body: object, mentions: str
+) -> None:
+    before = count(api)
+    r = api.post("/api/tasks", json=body)
+    assert r.status_code == 422, r.text
+    assert mentions.lower() in r.text.lower()
+    assert isinstance(r.json()["detail"], str) and r.json()["detail"]
+    r = api.put(f"/api/tasks/{task['id']}", json=body)
+    assert r.status_code == 422, r.text
+    assert count(api) == before
+    assert api.get(f"/api/tasks/{task['id']}").json()["version"] == task["version"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"title": None},
+        {"title": ""},
+        {"priority": None},
+        {"due_at": "soon"},
+        {"reminders": [{"before": "P"}]},
+        {"unknown": 1},
+        {"tags": None},
+    ],
+)
+def test_bad_patches_are_422_and_change_nothing(api: httpx.Client, task: dict, body: dict) -> None:
+    r = api.patch(f"/api/tasks/{task['id']}", json=body)
+    assert r.status_code == 422, r.text
+    assert api.get(f"/api/tasks/{task['id']}").json()["version"] == task["version"]
+
+
+def test_malformed_json_and_wrong_content(api: httpx.Client) -> None:
+    before = count(api)
+    for content in (b"{not json", b"", b"null", b'"text"'):
+        r = api.post("/api/tasks", content=content, headers={"content-type": "application/json"})
+        assert r.status_code == 422, (content, r.text)
+    assert count(api) == before
+
+
+def test_oversized_body_is_413(api: httpx.Client) -> None:
+    before = count(api)
+    huge = {"title": "big", "description": "x" * (9 * 1024 * 1024)}
+    r = api.post("/api/tasks", json=huge)
+    assert r.status_code == 413 and "bytes" in r.json()["detail"]
+    assert count(api) == before
+
+
+def test_batch_validates_everything_before_writing_anything(api: httpx.Client) -> None:
+    before = count(api)
+    body = {"tasks": [{"title": "ok"}, {"title": "ok too"}, {"title": "t", "timezone": "Nope"}]}
+    r = api.post("/api/tasks/batch", json=body)
+    assert r.status_code == 422 and "tasks" in r.text
+    r = api.post(
+        "/api/tasks/batch", json={"tasks": [{"title": "a"}, {"title": "b", "due_at": "x"}]}
+    )
+    assert r.status_code == 422 and "tasks[1]" in r.json()["detail"]
+    assert api.post("/api/tasks/batch", json={"tasks": []}).status_code == 422
+    assert api.post("/api/tasks/batch", json={"items": []}).status_code == 422
+    assert count(api) == before
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"status": "archived"},
+        {"due_before": "tomorrow"},
+        {"due_after": "2030-01-01T00:00:00"},
+        {"sort": "title"},
+        {"limit": "0"},
+        {"limit": "501"},
+        {"limit": "many"},
+        {"cursor": "not-a-cursor"},
+        {"cursor": base64.urlsafe_b64encode(json.dumps(["n", 1, "x"]).encode()).decode()},
+    ],
+)
+def test_bad_list_parameters_are_422(api: httpx.Client, params: dict) -> None:
+    r = api.get("/api/tasks", params=params)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"]
+
+
+def test_bad_notification_parameters(api: httpx.Client) -> None:
+    assert api.get("/api/notifications", params={"unread": "perhaps"}).status_code == 422
+    assert api.get("/api/notifications", params={"cursor": "zzz"}).status_code == 422
+    assert api.post("/api/notifications/nope/read").status_code == 404
+
+
+def test_unknown_ids_are_404(api: httpx.Client) -> None:
+    for method, path in [
+        ("GET", "/api/tasks/nope"),
+        ("PATCH", "/api/tasks/nope"),
+        ("DELETE", "/api/tasks/nope"),
+        ("POST", "/api/tasks/nope/complete"),
+        ("POST", "/api/tasks/nope/reopen"),
+    ]:
+        r = api.request(method, path, json={} if method == "PATCH" else None)
+        assert r.status_code == 404, (method, path, r.text)
+
+
+def test_stale_version_is_412(api: httpx.Client, task: dict) -> None:
+    r = api.patch(f"/api/tasks/{task['id']}", json={"title": "x"}, headers={"if-match": "999"})
+    assert r.status_code == 412 and "version" in r.json()["detail"]
+    r = api.patch(f"/api/tasks/{task['id']}", json={"title": "x"}, headers={"if-match": "abc"})
+    assert r.status_code == 400
+
+
+def _none_token() -> str:
+    def b64(obj: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
+
+    exp = int((datetime.now(UTC) + timedelta(hours=1)).timestamp())
+    return f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64({'sub': 'bob', 'exp': exp})}."
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        None,
+        "Bearer",
+        "Bearer not.a.jwt",
+        "Basic Ym9iOnB3",
+        f"Bearer {token('bob', ttl=timedelta(seconds=-60))}",
+        f"Bearer {token('bob', secret='another-secret-another-secret-0123')}",
+        f"Bearer {_none_token()}",
+    ],
+)
+def test_bad_tokens_are_401_everywhere(server: Server, authorization: str | None) -> None:
+    headers = {} if authorization is None else {"authorization": authorization}
+    for method, path in [
+        ("GET", "/api/tasks"),
+        ("POST", "/api/tasks"),
+        ("POST", "/api/tasks/batch"),
+        ("GET", "/api/notifications"),
+        ("DELETE", "/api/tasks/x"),
+    ]:
+        r = httpx.request(method, f"{server.url}{path}", headers=headers, json={"title": "t"})
+        assert r.status_code == 401, (authorization, path, r.text)
+        assert r.json()["detail"] and "Traceback" not in r.text
