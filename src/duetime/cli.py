@@ -67,6 +67,30 @@ def serve(host: str | None, port: int | None) -> None:
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
 
 
+@main.command()
+@click.argument("user")
+@click.option("--ttl", default="24h", show_default=True, help='Lifetime: "1h30m", "PT8H", "720h".')
+def token(user: str, ttl: str) -> None:
+    """Print a bearer token for USER for the task API (/api/*)."""
+    from datetime import UTC, datetime, timedelta
+
+    from duetime.auth import issue_token, load_or_create_secret
+    from duetime.timefmt import parse_duration
+
+    try:
+        lifetime = parse_duration(ttl)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--ttl") from None
+    if lifetime <= timedelta(0):
+        raise click.BadParameter("must be positive", param_hint="--ttl")
+    settings = _settings()
+    try:
+        secret = load_or_create_secret(settings)
+        click.echo(issue_token(secret, user, ttl=lifetime, now=datetime.now(UTC)))
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 # -- jobs over HTTP ----------------------------------------------------------------------
 
 
