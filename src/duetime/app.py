@@ -13,7 +13,7 @@ from fastapi_offline import FastAPIOffline
 from duetime import __version__
 from duetime.api.errors import install_error_handlers
 from duetime.api.jobs import jobs_router
-from duetime.api.limits import BodyLimit
+from duetime.api.limits import BodyLimit, RejectNul
 from duetime.api.tasks import task_router
 from duetime.api.triggers import trigger_router
 from duetime.bootstrap import Runtime, bootstrap
@@ -47,6 +47,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.state.jwt_secret = runtime.jwt_secret
     install_error_handlers(app)
     app.add_middleware(BodyLimit, prefix="/api/", max_bytes=MAX_API_BODY)
+    app.add_middleware(RejectNul)
     app.include_router(jobs_router())
     app.include_router(trigger_router())
     app.include_router(task_router())

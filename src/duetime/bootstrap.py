@@ -26,6 +26,7 @@ class Runtime:
     settings: Settings
     scheduler: EmbeddedJobScheduler
     tasks: TaskService
+    task_store: SqlTaskStore
     relay: SchedulingRelay
     jwt_secret: str
     _closers: list[HttpAppChannel] = field(default_factory=list)
@@ -38,6 +39,7 @@ class Runtime:
     async def close(self) -> None:
         await self.relay.stop()
         await self.scheduler.stop()
+        await self.task_store.close()
         for closer in self._closers:
             await closer.aclose()
 
@@ -60,7 +62,7 @@ def bootstrap(settings: Settings) -> Runtime:
     async def maintenance(_: Trigger) -> None:
         await tasks.purge(retention)
 
-    runtime = Runtime(settings, scheduler, tasks, relay, load_or_create_secret(settings))
+    runtime = Runtime(settings, scheduler, tasks, store, relay, load_or_create_secret(settings))
     if settings.app_url:
         channel = HttpAppChannel(
             settings.app_url,

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from typing import Any, NoReturn
+from urllib.parse import quote
 
 import click
 import httpx
@@ -69,26 +70,37 @@ def serve(host: str | None, port: int | None) -> None:
 
 @main.command()
 @click.argument("user")
-@click.option("--ttl", default="24h", show_default=True, help='Lifetime: "1h30m", "PT8H", "720h".')
+@click.option(
+    "--ttl", default="24h", show_default=True, help='Lifetime: "1h30m", "PT8H", "P30D", "720h".'
+)
 def token(user: str, ttl: str) -> None:
-    """Print a bearer token for USER for the task API (/api/*)."""
+    """Print a bearer token for USER for the task API (/api/*).
+
+    Signed with DUETIME_JWT_SECRET, or with the secret in the data dir (created on first
+    use), the same one `duetime serve` uses."""
     from datetime import UTC, datetime, timedelta
 
-    from duetime.auth import issue_token, load_or_create_secret
+    from duetime.auth import check_user_id, issue_token, load_or_create_secret
     from duetime.timefmt import parse_duration
 
+    now = datetime.now(UTC)
     try:
-        lifetime = parse_duration(ttl)
+        lifetime = parse_duration(ttl, anchor=now)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--ttl") from None
     if lifetime <= timedelta(0):
-        raise click.BadParameter("must be positive", param_hint="--ttl")
+        raise click.BadParameter(f"{ttl!r}: must be positive", param_hint="--ttl")
+    try:
+        check_user_id(user)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="USER") from None
     settings = _settings()
     try:
         secret = load_or_create_secret(settings)
-        click.echo(issue_token(secret, user, ttl=lifetime, now=datetime.now(UTC)))
+        signed = issue_token(secret, user, ttl=lifetime, now=now)
     except (ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
+    click.echo(signed)
 
 
 # -- jobs over HTTP ----------------------------------------------------------------------
@@ -109,7 +121,10 @@ def jobs(ctx: click.Context, url: str) -> None:
     token = os.environ.get("DUETIME_API_TOKEN")
     if token:
         headers["dapr-api-token"] = token
-    ctx.obj = httpx.Client(base_url=url, headers=headers, timeout=30)
+    try:
+        ctx.obj = httpx.Client(base_url=url, headers=headers, timeout=30)
+    except httpx.InvalidURL as exc:
+        raise click.BadParameter(str(exc), param_hint="--url") from None
 
 
 def _call(ctx: click.Context, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -153,7 +168,7 @@ def jobs_list(ctx: click.Context, prefix: str, limit: int, after: str) -> None:
 @click.pass_context
 def jobs_get(ctx: click.Context, name: str) -> None:
     """Show one job, as Dapr's GET does."""
-    _print(_call(ctx, "GET", f"/v1.0/jobs/{name}").json())
+    _print(_call(ctx, "GET", f"/v1.0/jobs/{quote(name, safe='')}").json())
 
 
 @jobs.command("delete")
@@ -161,7 +176,7 @@ def jobs_get(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def jobs_delete(ctx: click.Context, name: str) -> None:
     """Delete a job (succeeds if it does not exist, as in Dapr)."""
-    _call(ctx, "DELETE", f"/v1.0/jobs/{name}")
+    _call(ctx, "DELETE", f"/v1.0/jobs/{quote(name, safe='')}")
     click.echo(f"deleted {name}")
 
 
@@ -214,7 +229,7 @@ def jobs_schedule(
         if max_retries is not None:
             constant["maxRetries"] = max_retries
         body["failurePolicy"] = {"constant": constant}
-    _call(ctx, "POST", f"/v1.0/jobs/{name}", json=body)
+    _call(ctx, "POST", f"/v1.0/jobs/{quote(name, safe='')}", json=body)
     _print(_call(ctx, "GET", "/v1.0/jobs", params={"prefix": name, "limit": 1}).json()["jobs"][0])
 
 
@@ -232,5 +247,5 @@ def jobs_dead_letters(ctx: click.Context, prefix: str, limit: int) -> None:
 @click.pass_context
 def jobs_replay(ctx: click.Context, dead_letter_id: str) -> None:
     """Deliver a dead letter once, now; it is removed if the delivery succeeds."""
-    _call(ctx, "POST", f"/v1.0/deadletters/{dead_letter_id}/replay")
+    _call(ctx, "POST", f"/v1.0/deadletters/{quote(dead_letter_id, safe='')}/replay")
     click.echo(f"delivered {dead_letter_id}")

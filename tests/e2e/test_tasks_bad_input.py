@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from duetime.auth import issue_token
 
+from duetime.auth import issue_token
 from tests.e2e.conftest import Server
 
 SECRET = "bad-input-secret-0123456789abcdef0123"
@@ -222,3 +222,14 @@ def test_bad_tokens_are_401_everywhere(server: Server, authorization: str | None
         r = httpx.request(method, f"{server.url}{path}", headers=headers, json={"title": "t"})
         assert r.status_code == 401, (authorization, path, r.text)
         assert r.json()["detail"] and "Traceback" not in r.text
+
+
+def test_nul_characters_are_refused(server: Server, api: httpx.Client) -> None:
+    before = count(api)
+    assert api.post("/api/tasks", json={"title": "a\x00b"}).status_code == 422
+    assert api.get("/api/tasks", params={"q": "a\x00"}).status_code == 400
+    assert api.get("/api/tasks/a%00b").status_code == 400
+    dapr = httpx.get(f"{server.url}/v1.0/jobs", params={"prefix": "\x00"})
+    assert dapr.status_code == 400 and dapr.json()["errorCode"] == "ERR_MALFORMED_REQUEST"
+    assert httpx.delete(f"{server.url}/v1.0/jobs/a%00b").status_code == 400
+    assert count(api) == before

@@ -99,3 +99,28 @@ def test_overfull_window_trims_to_capacity_and_lowers_its_bound() -> None:
     window.note("j4", row("j4", 40))
     assert len(window) == 2 and window.bound == (10, "j1")
     assert [r.job.name for r in window.pop_due(100)] == ["j0", "j1"]
+
+
+def test_a_job_noted_during_a_load_and_then_started_is_not_put_back() -> None:
+    window = loaded(2, [row("a", 10), row("b", 20), row("c", 30)])
+    window.pop_due(10)
+    _, limit = window.begin_load()
+    window.note("x", row("x", 15))  # scheduled while the load runs, within the bound: held
+    [running] = window.pop_due(15)
+    window.finish_load([row("c", 30)], limit, {"x": running.generation})
+    assert [r.job.name for r in window.pop_due(100)] == ["b", "c"]
+
+
+def test_delete_prefix_during_a_load_wins_over_earlier_changes() -> None:
+    window = loaded(1, [row("a", 1), row("b", 2)])
+    window.pop_due(1)
+    _, limit = window.begin_load()
+    window.note("p-1", row("p-1", 50))  # past the bound: turned away, remembered
+    window.forget_prefix("p-")
+    window.finish_load([row("b", 2)], limit, {})
+    assert [r.job.name for r in window.pop_due(100)] == ["b"]
+
+
+def test_a_window_of_one_still_refills() -> None:
+    window = loaded(1, [row("a", 1), row("b", 2)])
+    assert window.pop_due(1) and window.wants_more

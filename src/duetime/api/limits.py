@@ -1,10 +1,12 @@
-"""A cap on request bodies of the task API: 413 before the JSON is parsed."""
+"""Request guards applied before routing: a body size cap and a NUL-character check."""
 
 from __future__ import annotations
 
 import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from duetime.api.errors import MALFORMED_REQUEST, error_body
 
 
 class _TooLarge(Exception):
@@ -53,3 +55,31 @@ class BodyLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+class RejectNul:
+    """400 for a NUL character in the path or query: no database stores it in text, and it
+    is never meaningful in a name, id or filter."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (
+            "\x00" in scope["path"] or b"%00" in scope["query_string"].lower()
+        ):
+            message = "NUL characters are not allowed in the path or query"
+            if scope["path"].startswith("/api/"):
+                payload: dict[str, object] = {"detail": message}
+            else:
+                payload = error_body(MALFORMED_REQUEST, message)
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 400,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            await send({"type": "http.response.body", "body": json.dumps(payload).encode()})
+            return
+        await self.app(scope, receive, send)

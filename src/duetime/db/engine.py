@@ -10,6 +10,7 @@ from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 _DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
@@ -43,7 +44,17 @@ def async_url(url: str) -> str:
 def create_engine(url: str) -> AsyncEngine:
     full = async_url(url)
     if full.startswith("sqlite"):
-        engine = create_async_engine(full, connect_args={"timeout": 30})
+        # One connection: SQLite has one writer, and its busy handler sleeps in steps of up
+        # to 100 ms; waiting for the pool's connection instead is fair and asyncio-friendly.
+        engine = create_async_engine(
+            full,
+            connect_args={"timeout": 30},
+            poolclass=AsyncAdaptedQueuePool,
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=300,
+            pool_reset_on_return=None,
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(full, pool_size=10, max_overflow=20, pool_pre_ping=True)

@@ -19,7 +19,7 @@ metadata = MetaData()
 jobs = Table(
     "jobs",
     metadata,
-    Column("name", String(256), primary_key=True),
+    Column("name", String(400), primary_key=True),
     Column("schedule", Text),
     Column("due_time", Text),
     Column("repeats", Integer),
@@ -41,7 +41,7 @@ dead_letters = Table(
     "job_dead_letters",
     metadata,
     Column("id", String(40), primary_key=True),
-    Column("name", String(256), nullable=False, index=True),
+    Column("name", String(400), nullable=False, index=True),
     Column("data", Text),
     Column("scheduled_us", BigInteger, nullable=False),
     Column("failed_us", BigInteger, nullable=False),
@@ -109,6 +109,6 @@ schedule_outbox = Table(
     Column(
         "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     ),
-    Column("job_name", String(256), nullable=False),
+    Column("job_name", String(400), nullable=False),
     Column("job", Text),  # JSON job to schedule with overwrite; NULL: delete the job
 )

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from duetime.clock import Clock, SystemClock
+from duetime.db.batch import Batcher
 from duetime.jobs.handlers import HandlerRegistry
 from duetime.jobs.lifecycle import new_row, settle
 from duetime.jobs.model import DeadLetter, Job, JobNotFoundError, JobState, Trigger
@@ -48,6 +49,9 @@ class EmbeddedJobScheduler(JobScheduler):
         self._max_concurrency = max_concurrency
         self._window = DueWindow(window_size)
         self._inflight: dict[str, int] = {}  # name → generation of the running attempt
+        # running attempts (name → generation) whose job was replaced or deleted meanwhile
+        self._superseded: dict[str, int] = {}
+        self._starting = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._wakeup = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
@@ -61,8 +65,15 @@ class EmbeddedJobScheduler(JobScheduler):
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
-        if self._loop_task is not None:
+        if self._starting or self._loop_task is not None:
             return
+        self._starting = True
+        try:
+            await self._start()
+        finally:
+            self._starting = False
+
+    async def _start(self) -> None:
         await self._store.open()
         self._started_us = self._clock.now_micros()
         self._slots = asyncio.Semaphore(self._max_concurrency)
@@ -92,6 +103,7 @@ class EmbeddedJobScheduler(JobScheduler):
     async def schedule(self, job: Job, *, overwrite: bool = False) -> JobState:
         row = new_row(job, self._clock.now_micros())
         await self._store.insert([row], overwrite=overwrite)
+        self._supersede([job.name])
         self._note(job.name, row)
         return row.state()
 
@@ -102,6 +114,7 @@ class EmbeddedJobScheduler(JobScheduler):
         now_us = self._clock.now_micros()
         rows = [new_row(job, now_us) for job in jobs]
         await self._store.insert(rows, overwrite=overwrite)
+        self._supersede(names)
         for row in rows:
             self._note(row.job.name, row)
 
@@ -111,11 +124,13 @@ class EmbeddedJobScheduler(JobScheduler):
 
     async def delete(self, name: str) -> bool:
         existed = await self._store.delete(name)
+        self._supersede([name])
         self._note(name, None)
         return existed
 
     async def delete_prefix(self, prefix: str) -> int:
         count = await self._store.delete_prefix(prefix)
+        self._supersede([n for n in self._inflight if n.startswith(prefix)])
         self._window.forget_prefix(prefix)
         return count
 
@@ -218,21 +233,41 @@ class EmbeddedJobScheduler(JobScheduler):
                     attempt=row.attempt + 1,
                     late=row.tick_us < self._started_us,
                 )
-                error = None
-                try:
-                    await self._handlers.deliver(trigger)
-                except Exception as exc:
-                    error = _describe(exc)
-                    log.warning("job %r attempt %d failed: %s", name, trigger.attempt, error)
+                error = await self._deliver(trigger)
             outcome = settle(row, error=error, now_us=self._clock.now_micros())
             applied = await self._committer.submit(outcome)
+            if outcome.dead_letter is not None:
+                log.error("job %r gave up after %d attempts", name, outcome.dead_letter.attempts)
+            # A schedule or delete of this name that finished while the outcome was being
+            # written is newer than the outcome: it has updated the window itself.
+            if applied and self._superseded.get(name) != row.generation:
+                self._note(name, outcome.update)
         finally:
             if self._inflight.get(name) == row.generation:
                 del self._inflight[name]
-        if outcome.dead_letter is not None:
-            log.error("job %r gave up after %d attempts", name, outcome.dead_letter.attempts)
-        if applied:
-            self._note(name, outcome.update)
+            if self._superseded.get(name) == row.generation:
+                del self._superseded[name]
+
+    async def _deliver(self, trigger: Trigger) -> str | None:
+        """Run the handler; the failure's description, or None on success."""
+        try:
+            await self._handlers.deliver(trigger)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the engine is stopping
+            error: str | None = "CancelledError: the handler was cancelled"
+        except Exception as exc:
+            error = _describe(exc)
+        else:
+            return None
+        log.warning("job %r attempt %d failed: %s", trigger.name, trigger.attempt, error)
+        return error
+
+    def _supersede(self, names: list[str]) -> None:
+        for name in names:
+            if name in self._inflight:
+                self._superseded[name] = self._inflight[name]
 
 
 class _GroupCommitter:
@@ -242,29 +277,14 @@ class _GroupCommitter:
 
     def __init__(self, store: JobStore) -> None:
         self._store = store
-        self._queue: asyncio.Queue[tuple[Outcome, asyncio.Future[bool]]] = asyncio.Queue()
-        self._task = asyncio.create_task(self._run(), name="duetime-jobs-committer")
+        self._batcher: Batcher[Outcome, bool] = Batcher(self._write)
 
     async def submit(self, outcome: Outcome) -> bool:
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        await self._queue.put((outcome, future))
-        return await future
+        return await self._batcher.submit(outcome)
 
     async def close(self) -> None:
         """Call once every `submit` has returned."""
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-
-    async def _run(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            applied = await self._write([outcome for outcome, _ in batch])
-            for (_, future), ok in zip(batch, applied, strict=True):
-                if not future.done():
-                    future.set_result(ok)
+        await self._batcher.close()
 
     async def _write(self, outcomes: list[Outcome]) -> list[bool]:
         delay = 0.05
@@ -277,5 +297,8 @@ class _GroupCommitter:
                 delay = min(delay * 2, 5.0)
 
 
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+def _describe(exc: BaseException, limit: int = 2000) -> str:
+    """A storable one-line description: no NUL (PostgreSQL refuses it), no lone surrogates."""
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    text = text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    return text[:limit]

@@ -122,8 +122,9 @@ class SqlJobStore(JobStore):
         c = jobs_table.c
         async with self._engine.begin() as conn:
             dead = [_dead_values(o.dead_letter) for o in outcomes if o.dead_letter is not None]
-            if dead:
-                await conn.execute(insert(dl_table), dead)
+            if dead:  # a retried write may find its dead letters stored already
+                dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+                await conn.execute(dialect.insert(dl_table).on_conflict_do_nothing(), dead)
             current: dict[str, int] = {}
             for chunk in _chunks([o.name for o in outcomes]):
                 query = select(c.name, c.generation).where(c.name.in_(chunk))

@@ -25,7 +25,8 @@ class DueWindow:
         self._rows: dict[str, StoredJob] = {}
         self._heap: list[tuple[int, str, int]] = []  # (next_fire_us, name, generation)
         self._loading = False
-        self._changed: dict[str, StoredJob | None] = {}
+        # changes made while loading: (row or None if deleted, whether note() applied it)
+        self._changed: dict[str, tuple[StoredJob | None, bool]] = {}
         self._deleted_prefixes: list[str] = []
 
     def __len__(self) -> int:
@@ -37,9 +38,10 @@ class DueWindow:
     def note(self, name: str, row: StoredJob | None) -> bool:
         """The job `name` is now stored as `row` (None: deleted). True if it became the
         earliest job held, so the loop must re-arm its timer."""
+        beyond = row is not None and self.bound is not None and row.key > self.bound
         if self._loading:
-            self._changed[name] = row
-        if row is None or (self.bound is not None and row.key > self.bound):
+            self._changed[name] = (row, not beyond)
+        if row is None or beyond:
             self._rows.pop(name, None)
             return False
         self._hold(row)
@@ -51,6 +53,8 @@ class DueWindow:
         """Every job whose name starts with `prefix` was deleted."""
         if self._loading:
             self._deleted_prefixes.append(prefix)
+            for name in [n for n in self._changed if n.startswith(prefix)]:
+                self._changed[name] = (None, True)
         for name in [n for n in self._rows if n.startswith(prefix)]:
             del self._rows[name]
 
@@ -80,7 +84,8 @@ class DueWindow:
     @property
     def wants_more(self) -> bool:
         """More stored jobs exist beyond the window and it has run low."""
-        return not self._loading and self.bound is not None and len(self._rows) < self.capacity // 2
+        low = max(self.capacity // 2, 1)
+        return not self._loading and self.bound is not None and len(self._rows) < low
 
     def begin_load(self) -> tuple[Key | None, int]:
         """Start a top-up: returns (load the jobs with key > this, this many)."""
@@ -109,8 +114,10 @@ class DueWindow:
             if any(name.startswith(p) for p in deleted):
                 continue
             self._hold(row)
-        for change in changed.values():
-            if change is not None and (bound is None or change.key <= bound):
+        # Changes note() applied are in the window already (or ran since); only those it
+        # turned away, being past the old bound, may now belong in it.
+        for change, applied in changed.values():
+            if change is not None and not applied and (bound is None or change.key <= bound):
                 self._hold(change)
 
     def _hold(self, row: StoredJob) -> None:

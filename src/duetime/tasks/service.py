@@ -204,7 +204,7 @@ class TaskService:
         result = await self._store.record_fire(
             str(data["reminder_id"]),
             to_micros(parse_rfc3339(str(data["fire_at"]))),
-            to_micros(trigger.fired_at),
+            self._clock.now_micros(),  # when it reaches the inbox, not when the job fired
             new_id(),
         )
         log.debug("reminder %s: %s", data["reminder_id"], result)

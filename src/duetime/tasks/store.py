@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from duetime.db.batch import Batcher
 from duetime.db.tables import notifications as n_table
 from duetime.db.tables import reminders as r_table
 from duetime.db.tables import schedule_outbox as o_table
@@ -66,20 +67,43 @@ class Notification:
 FireResult = Literal["delivered", "duplicate", "skipped", "stale", "gone"]
 
 
+_Add = tuple[Sequence[Task], Sequence[Intent]]
+
+
+@dataclass(frozen=True)
+class _Fire:
+    reminder_id: str
+    fire_us: int
+    fired_us: int
+    notification_id: str
+
+
 class SqlTaskStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._adds: Batcher[_Add, None] = Batcher(self._add_batch)
+        self._fires: Batcher[_Fire, FireResult] = Batcher(self._fire_batch)
+
+    async def close(self) -> None:
+        await self._adds.close()
+        await self._fires.close()
 
     # -- tasks -----------------------------------------------------------------------------
     async def add(self, tasks: Sequence[Task], intents: Sequence[Intent]) -> None:
+        """Insert tasks with their reminders and intents. Concurrent calls share one
+        transaction (group commit)."""
+        await self._adds.submit((tasks, intents))
+
+    async def _add_batch(self, items: list[_Add]) -> list[None]:
+        tasks = [t for batch, _ in items for t in batch]
+        intents = [i for _, batch in items for i in batch]
         async with self._engine.begin() as conn:
-            task_rows = [_task_values(t) for t in tasks]
-            reminder_rows = [v for t in tasks for v in _reminder_values(t)]
-            for chunk in _chunks(task_rows):
+            for chunk in _chunks([_task_values(t) for t in tasks]):
                 await conn.execute(insert(t_table), chunk)
-            for chunk in _chunks(reminder_rows):
+            for chunk in _chunks([v for t in tasks for v in _reminder_values(t)]):
                 await conn.execute(insert(r_table), chunk)
             await _enqueue(conn, intents)
+        return [None] * len(items)
 
     async def get(self, user_id: str, task_id: str) -> Task | None:
         async with self._engine.connect() as conn:
@@ -178,10 +202,21 @@ class SqlTaskStore:
     async def record_fire(
         self, reminder_id: str, fire_us: int, fired_us: int, notification_id: str
     ) -> FireResult:
-        """Deliver the reminder occurrence due at `fire_us` into its user's inbox, once."""
+        """Deliver the reminder occurrence due at `fire_us` into its user's inbox, once.
+        Concurrent calls share one transaction."""
+        return await self._fires.submit(_Fire(reminder_id, fire_us, fired_us, notification_id))
+
+    async def _fire_batch(self, fires: list[_Fire]) -> list[FireResult]:
+        ids = list({f.reminder_id for f in fires})
+        results: list[FireResult] = []
+        notes: list[dict[str, Any]] = []
+        delivered: list[dict[str, Any]] = []
+        skipped: list[str] = []
         async with self._engine.begin() as conn:
-            found = (
-                await conn.execute(
+            found: dict[str, Row[Any]] = {}
+            seen: set[tuple[str, int]] = set()
+            for chunk in _chunks(ids):
+                query = (
                     select(
                         r_table,
                         t_table.c.user_id,
@@ -190,43 +225,40 @@ class SqlTaskStore:
                         t_table.c.due_us,
                     )
                     .join(t_table, t_table.c.id == r_table.c.task_id)
-                    .where(r_table.c.id == reminder_id)
+                    .where(r_table.c.id.in_(chunk))
                 )
-            ).first()
-            if found is None:
-                return "gone"
-            if found.fire_us != fire_us:
-                return "stale"  # moved since this trigger was scheduled; its new job fires
-            if found.status == "done":
-                await conn.execute(
-                    update(r_table).where(r_table.c.id == reminder_id).values(state="skipped")
+                found.update({r.id: r for r in await conn.execute(query)})
+                known = select(n_table.c.reminder_id, n_table.c.scheduled_us).where(
+                    n_table.c.reminder_id.in_(chunk)
                 )
-                return "skipped"
-            lateness_ms = (fired_us - fire_us) / 1000
-            try:
-                async with conn.begin_nested():
-                    await conn.execute(
-                        insert(n_table).values(
-                            id=notification_id,
-                            user_id=found.user_id,
-                            task_id=found.task_id,
-                            reminder_id=reminder_id,
-                            title=found.title,
-                            message=_message(found.title, found.due_us, fire_us),
-                            scheduled_us=fire_us,
-                            fired_us=fired_us,
-                            lateness_ms=lateness_ms,
-                            read=False,
-                        )
+                seen.update((r.reminder_id, r.scheduled_us) for r in await conn.execute(known))
+            for fire in fires:
+                row = found.get(fire.reminder_id)
+                if row is None:
+                    results.append("gone")
+                elif row.fire_us != fire.fire_us:
+                    results.append("stale")  # moved since this trigger was scheduled
+                elif row.status == "done":
+                    skipped.append(fire.reminder_id)
+                    results.append("skipped")
+                elif (fire.reminder_id, fire.fire_us) in seen:
+                    results.append("duplicate")
+                else:
+                    seen.add((fire.reminder_id, fire.fire_us))
+                    lateness_ms = (fire.fired_us - fire.fire_us) / 1000
+                    notes.append(_note_values(fire, row, lateness_ms))
+                    delivered.append(
+                        {"b_id": fire.reminder_id, "b_at": fire.fired_us, "b_ms": lateness_ms}
                     )
-            except IntegrityError:
-                return "duplicate"
-            await conn.execute(
-                update(r_table)
-                .where(r_table.c.id == reminder_id)
-                .values(state="delivered", delivered_us=fired_us, lateness_ms=lateness_ms)
-            )
-        return "delivered"
+                    results.append("delivered")
+            if notes:
+                await conn.execute(_insert_ignoring_duplicates(conn), notes)
+                await conn.execute(_DELIVERED, delivered)
+            for chunk in _chunks(skipped):
+                await conn.execute(
+                    update(r_table).where(r_table.c.id.in_(chunk)).values(state="skipped")
+                )
+        return results
 
     # -- notifications ---------------------------------------------------------------------
     async def notifications(
@@ -273,6 +305,36 @@ class SqlTaskStore:
         async with self._engine.begin() as conn:
             for chunk in _chunks(list(ids)):
                 await conn.execute(delete(o_table).where(o_table.c.id.in_(chunk)))
+
+
+_DELIVERED = (
+    update(r_table)
+    .where(r_table.c.id == bindparam("b_id"))
+    .values(state="delivered", delivered_us=bindparam("b_at"), lateness_ms=bindparam("b_ms"))
+)
+
+
+def _insert_ignoring_duplicates(conn: AsyncConnection) -> Any:
+    """Another replica may have delivered the same occurrence a moment ago."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(n_table).on_conflict_do_nothing(
+        index_elements=["reminder_id", "scheduled_us"]
+    )
+
+
+def _note_values(fire: _Fire, row: Row[Any], lateness_ms: float) -> dict[str, Any]:
+    return {
+        "id": fire.notification_id,
+        "user_id": row.user_id,
+        "task_id": row.task_id,
+        "reminder_id": fire.reminder_id,
+        "title": row.title,
+        "message": _message(row.title, row.due_us, fire.fire_us),
+        "scheduled_us": fire.fire_us,
+        "fired_us": fire.fired_us,
+        "lateness_ms": lateness_ms,
+        "read": False,
+    }
 
 
 async def _enqueue(conn: AsyncConnection, intents: Sequence[Intent]) -> None:

@@ -16,7 +16,7 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "jobs",
-        sa.Column("name", sa.String(256), primary_key=True),
+        sa.Column("name", sa.String(400), primary_key=True),
         sa.Column("schedule", sa.Text),
         sa.Column("due_time", sa.Text),
         sa.Column("repeats", sa.Integer),
@@ -36,7 +36,7 @@ def upgrade() -> None:
     op.create_table(
         "job_dead_letters",
         sa.Column("id", sa.String(40), primary_key=True),
-        sa.Column("name", sa.String(256), nullable=False),
+        sa.Column("name", sa.String(400), nullable=False),
         sa.Column("data", sa.Text),
         sa.Column("scheduled_us", sa.BigInteger, nullable=False),
         sa.Column("failed_us", sa.BigInteger, nullable=False),

@@ -71,7 +71,7 @@ def upgrade() -> None:
             primary_key=True,
             autoincrement=True,
         ),
-        sa.Column("job_name", sa.String(256), nullable=False),
+        sa.Column("job_name", sa.String(400), nullable=False),
         sa.Column("job", sa.Text),
     )
 
