@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from duetime.clock import Clock
 from duetime.jobs.embedded import EmbeddedJobScheduler
@@ -27,11 +28,13 @@ class RecordingHandler:
 
     def __init__(self, fail: Callable[[Trigger], bool] | None = None) -> None:
         self.triggers: list[Trigger] = []
+        self.received_at: list[datetime] = []  # the wall clock on entry, not the engine's
         self._fail = fail
         self._changed = asyncio.Condition()
 
     async def __call__(self, trigger: Trigger) -> None:
         async with self._changed:
+            self.received_at.append(datetime.now(UTC))
             self.triggers.append(trigger)
             self._changed.notify_all()
         if self._fail is not None and self._fail(trigger):
@@ -45,3 +48,9 @@ class RecordingHandler:
         async with asyncio.timeout(timeout), self._changed:
             await self._changed.wait_for(lambda: len(self.triggers) >= count)
         return list(self.triggers)
+
+    def never_early(self) -> bool:
+        """Every trigger reached the handler at or after its scheduled time."""
+        return all(
+            at >= t.scheduled_at for t, at in zip(self.triggers, self.received_at, strict=True)
+        )

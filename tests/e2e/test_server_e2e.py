@@ -87,15 +87,19 @@ def test_kill_9_loses_nothing_marks_late_and_coalesces(
     with server.client() as api:
         assert api.post("/v1.0/jobs/in-flight", json={"dueTime": "0s"}).status_code == 204
         receiver.wait_for(lambda: len(receiver.of("in-flight")) == 1)
+        t0 = datetime.now(UTC)
+        soon = rfc3339(t0 + timedelta(seconds=2))
         for i in range(20):
-            body = {"dueTime": "1s", "data": i}
+            body = {"dueTime": soon, "data": i}
             assert api.post(f"/v1.0/jobs/missed-{i:02d}", json=body).status_code == 204
-        later = rfc3339(datetime.now(UTC) + timedelta(seconds=8))
+        later = rfc3339(t0 + timedelta(seconds=9))
         assert api.post("/v1.0/jobs/future", json={"dueTime": later}).status_code == 204
-        assert api.post("/v1.0/jobs/tick", json={"schedule": "@every 1s"}).status_code == 204
+        tick = {"schedule": "@every 1s", "dueTime": soon}
+        assert api.post("/v1.0/jobs/tick", json=tick).status_code == 204
     server.kill()  # the in-flight trigger never got its answer recorded
+    assert not any(r.name.startswith(("missed", "tick")) for r in receiver.requests)
     receiver.held.clear()
-    time.sleep(3.5)
+    time.sleep(max(0.0, (t0 + timedelta(seconds=5) - datetime.now(UTC)).total_seconds()))
     before_restart = len(receiver.requests)
 
     server = make_server(**env).start()

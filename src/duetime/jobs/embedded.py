@@ -231,7 +231,7 @@ class EmbeddedJobScheduler(JobScheduler):
                     scheduled_at=from_micros(row.tick_us),
                     fired_at=from_micros(fired_us),
                     attempt=row.attempt + 1,
-                    late=row.tick_us < self._started_us,
+                    late=row.tick_us < self._started_us and row.created_us < self._started_us,
                 )
                 error = await self._deliver(trigger)
             outcome = settle(row, error=error, now_us=self._clock.now_micros())
