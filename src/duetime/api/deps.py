@@ -38,22 +38,22 @@ class TokenSettings(Protocol):
     def app_api_token(self) -> str | None: ...
 
 
-def get_scheduler(request: Request) -> JobScheduler:
+async def get_scheduler(request: Request) -> JobScheduler:
     scheduler: JobScheduler = request.app.state.scheduler
     return scheduler
 
 
-def get_trigger_sink(request: Request) -> TriggerSink:
+async def get_trigger_sink(request: Request) -> TriggerSink:
     sink: TriggerSink = request.app.state.trigger_sink
     return sink
 
 
-def get_settings(request: Request) -> TokenSettings:
+async def get_settings(request: Request) -> TokenSettings:
     settings: TokenSettings = request.app.state.settings
     return settings
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     clock: Clock | None = getattr(request.app.state, "clock", None)
     return clock or SystemClock()
 

@@ -28,7 +28,7 @@ from duetime.tasks.store import TaskQuery
 from duetime.timefmt import to_micros
 
 
-def get_tasks(request: Request) -> TaskService:
+async def get_tasks(request: Request) -> TaskService:
     service: TaskService = request.app.state.tasks
     return service
 
