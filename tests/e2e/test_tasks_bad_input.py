@@ -233,3 +233,40 @@ def test_nul_characters_are_refused(server: Server, api: httpx.Client) -> None:
     assert dapr.status_code == 400 and dapr.json()["errorCode"] == "ERR_MALFORMED_REQUEST"
     assert httpx.delete(f"{server.url}/v1.0/jobs/a%00b").status_code == 400
     assert count(api) == before
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"title": "t", "due_at": "0001-01-01T00:00:00", "timezone": "Asia/Tokyo"},
+        {"title": "t", "due_at": "9999-12-31T23:59:59", "timezone": "America/New_York"},
+        {"title": "t", "due_at": "0001-01-01T00:00:00Z", "reminders": [{"before": "PT1H"}]},
+        {"title": "t", "due_at": "2030-01-01T00:00:00Z", "reminders": [{"before": "P2000000D"}]},
+        {"title": "t", "timezone": "a" * 300},
+        {"title": "t", "timezone": "America"},
+        {"title": "t", "reminders": [{"at": "0001-01-01T00:00:00+01:00"}]},
+    ],
+)
+def test_calendar_edges_are_422(api: httpx.Client, body: dict) -> None:
+    before = count(api)
+    r = api.post("/api/tasks", json=body)
+    assert r.status_code == 422, r.text
+    r = api.post("/api/tasks/batch", json={"tasks": [{"title": "ok"}, body]})
+    assert r.status_code == 422, r.text
+    assert count(api) == before
+
+
+def test_out_of_range_cursors_are_422(api: httpx.Client) -> None:
+    def cursor(kind: str, value: object) -> str:
+        return base64.urlsafe_b64encode(json.dumps([kind, value, "x"]).encode()).decode()
+
+    for kind, value in [("created_at", 2**70), ("created_at", True), ("created_at", 1.5)]:
+        assert api.get("/api/tasks", params={"cursor": cursor(kind, value)}).status_code == 422
+    r = api.get("/api/notifications", params={"cursor": cursor("n", 2**70)})
+    assert r.status_code == 422
+
+
+def test_batch_rule_errors_name_the_task(api: httpx.Client) -> None:
+    body = {"tasks": [{"title": "ok"}, {"title": "t", "reminders": [{"before": "PT1M"}]}]}
+    r = api.post("/api/tasks/batch", json=body)
+    assert r.status_code == 422 and r.json()["detail"].startswith("tasks[1]:")

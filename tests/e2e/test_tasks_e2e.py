@@ -254,3 +254,41 @@ def test_kill_9_with_reminders_pending_delivers_each_once(
     final = alice.http.get(f"/api/tasks/{later['id']}").json()
     alice.http.close()
     assert final["reminders"][0]["state"] == "delivered"
+
+
+def test_adding_a_due_time_later_brings_the_default_reminder(alice: User) -> None:
+    task = alice.create(title="Someday")
+    due = iso(datetime.now(UTC) + timedelta(hours=1))
+    patched = alice.http.patch(f"/api/tasks/{task['id']}", json={"due_at": due}).json()
+    assert [r["fire_at"] for r in patched["reminders"]] == [due]
+    put = alice.http.put(
+        f"/api/tasks/{task['id']}", json={"title": "Someday", "due_at": due, "reminders": []}
+    ).json()
+    assert put["reminders"] == []
+    again = alice.http.put(f"/api/tasks/{task['id']}", json={"title": "x", "due_at": due})
+    assert len(again.json()["reminders"]) == 1  # PUT without reminders: the default
+
+
+def test_an_early_trigger_is_refused_and_delivers_nothing(server: Server, alice: User) -> None:
+    task = alice.create(title="Later", due_at=iso(datetime.now(UTC) + timedelta(days=365)))
+    reminder = task["reminders"][0]
+    data = {"task_id": task["id"], "reminder_id": reminder["id"], "fire_at": reminder["fire_at"]}
+    r = httpx.post(f"{server.url}/job/reminder-{reminder['id']}", json=data)
+    assert r.status_code == 500  # a failure for the engine's retry policy, not a delivery
+    assert alice.inbox() == []
+
+
+def test_edits_racing_with_delivery_keep_the_delivered_state(alice: User) -> None:
+    due = datetime.now(UTC) + timedelta(seconds=1.5)
+    tasks = [alice.create(title=f"race {i}", due_at=iso(due)) for i in range(20)]
+    deadline = due + timedelta(seconds=1)
+    n = 0
+    while datetime.now(UTC) < deadline:
+        t = tasks[n % len(tasks)]
+        r = alice.http.patch(f"/api/tasks/{t['id']}", json={"description": f"edit {n}"})
+        assert r.status_code == 200, r.text
+        n += 1
+    alice.wait_inbox(20)
+    for t in tasks:
+        final = alice.http.get(f"/api/tasks/{t['id']}").json()
+        assert final["reminders"][0]["state"] == "delivered", final

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from duetime.tasks.model import ReminderSpec, Task, TaskRuleError, build_reminders
-from duetime.tasks.service import _reschedule
+from duetime.tasks.service import KEEP, _reschedule
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 DUE = NOW + timedelta(hours=2)
@@ -50,7 +50,7 @@ def _task(reminders: list[ReminderSpec] | None, due: datetime | None) -> Task:
 def test_moving_the_due_time_keeps_reminder_ids_and_overwrites_their_jobs() -> None:
     old = _task([spec(timedelta(minutes=10)), spec(timedelta(0))], DUE)
     moved = _task(None, DUE + timedelta(hours=1))
-    reminders, intents = _reschedule(old, moved, None, NOW)
+    reminders, intents = _reschedule(old, moved, KEEP, NOW)
     assert [r.id for r in reminders] == [r.id for r in old.reminders]
     assert [r.fire_at for r in reminders] == [
         DUE + timedelta(minutes=50),
@@ -63,7 +63,7 @@ def test_removing_the_due_time_cancels_relative_reminders() -> None:
     at = NOW + timedelta(minutes=5)
     old = _task([spec(timedelta(0)), ReminderSpec(at=at)], DUE)
     undated = _task([], None)
-    reminders, intents = _reschedule(old, undated, None, NOW)
+    reminders, intents = _reschedule(old, undated, KEEP, NOW)
     assert [r.fire_at for r in reminders] == [at]
     assert reminders[0].id == old.reminders[0].id  # reused position 0, now the `at` one
     cancelled = [i.job_name for i in intents if i.job is None]
@@ -77,3 +77,13 @@ def test_fewer_reminders_cancel_the_rest() -> None:
     assert sorted(i.job_name for i in intents if i.job is None) == sorted(
         r.job_name for r in old.reminders[1:]
     )
+
+
+def test_none_means_the_default_reminder_and_delivered_ones_stay_delivered() -> None:
+    old = _task(None, DUE)
+    old.reminders[0].state = "delivered"
+    same, intents = _reschedule(old, old, None, NOW)
+    assert same[0].state == "delivered" and intents == []
+    later = _task(None, DUE + timedelta(hours=1))
+    moved, intents = _reschedule(old, later, None, NOW)
+    assert moved[0].state == "scheduled" and len(intents) == 1

@@ -260,7 +260,7 @@ class NotificationPage(BaseModel):
 def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError(
             f"unknown time zone {name!r}: use an IANA name like Europe/Paris"
         ) from None
@@ -285,7 +285,10 @@ def parse_instant_field(what: str, text: str) -> datetime:
     value = _parse(what, text)
     if value.tzinfo is None:
         raise ValueError(f"{what} {text!r} needs a UTC offset, e.g. {text}Z")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{what} {text!r} is outside the supported calendar") from None
 
 
 def parse_due(text: str | None, timezone: str | None) -> datetime | None:
@@ -300,7 +303,10 @@ def parse_due(text: str | None, timezone: str | None) -> datetime | None:
                 f"due_at {text!r} has no UTC offset: add one, or give the task a timezone"
             )
         value = value.replace(tzinfo=zone(timezone), fold=0)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"due_at {text!r} is outside the supported calendar") from None
 
 
 def _fmt(value: datetime | None) -> str | None:

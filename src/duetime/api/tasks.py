@@ -67,7 +67,9 @@ def _decode_cursor(kind: str, cursor: str | None) -> tuple[int, str] | None:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         got_kind, value, last_id = json.loads(raw)
-        if got_kind != kind or not isinstance(value, int) or not isinstance(last_id, str):
+        if got_kind != kind or type(value) is not int or not isinstance(last_id, str):
+            raise ValueError
+        if not -(2**63) <= value < 2**63:
             raise ValueError
     except (ValueError, binascii.Error, TypeError):
         raise HTTPException(422, detail="cursor is not one this listing returned") from None
@@ -96,7 +98,7 @@ def task_router() -> APIRouter:
             except ValueError as exc:
                 raise HTTPException(422, detail=f"tasks[{index}]: {exc}") from None
         try:
-            created, scheduled = await tasks.create(user, inputs)
+            created, scheduled = await tasks.create(user, inputs, batch=True)
         except TaskRuleError as exc:
             raise _invalid(exc) from None
         return BatchOut(tasks=[TaskOut.of(t) for t in created], scheduled_reminders=scheduled)

@@ -8,19 +8,18 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, true, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from duetime.db.engine import create_engine, migrate
+from duetime.db.helpers import chunks, upsert_insert
 from duetime.db.tables import dead_letters as dl_table
 from duetime.db.tables import jobs as jobs_table
 from duetime.jobs.model import DeadLetter, FailurePolicy, Job, JobExistsError
 from duetime.jobs.store import JobStore, Outcome, StoredJob
 from duetime.timefmt import from_micros, to_micros
 
-_BATCH = 500  # rows per statement: well under SQLite's and asyncpg's parameter limits
 _PROGRESS = ("next_fire_us", "tick_us", "attempt", "fired")
 _ADVANCE = (
     update(jobs_table)
@@ -52,7 +51,7 @@ class SqlJobStore(JobStore):
         try:
             async with self._engine.begin() as conn:
                 statement = self._upsert(conn) if overwrite else insert(jobs_table)
-                for chunk in _chunks(values):
+                for chunk in chunks(values):
                     await conn.execute(statement, chunk)
         except IntegrityError:
             if overwrite:
@@ -61,7 +60,7 @@ class SqlJobStore(JobStore):
 
     async def _first_existing(self, names: list[str]) -> str:
         async with self._engine.connect() as conn:
-            for chunk in _chunks(names):
+            for chunk in chunks(names):
                 query = select(jobs_table.c.name).where(jobs_table.c.name.in_(chunk)).limit(1)
                 found = await conn.scalar(query)
                 if found is not None:
@@ -69,8 +68,7 @@ class SqlJobStore(JobStore):
         return names[0]  # taken a moment ago and deleted since: still a conflict
 
     def _upsert(self, conn: AsyncConnection) -> Any:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(jobs_table)
+        stmt = upsert_insert(conn, jobs_table)
         columns = {c.name: stmt.excluded[c.name] for c in jobs_table.columns if c.name != "name"}
         return stmt.on_conflict_do_update(index_elements=["name"], set_=columns)
 
@@ -123,17 +121,16 @@ class SqlJobStore(JobStore):
         async with self._engine.begin() as conn:
             dead = [_dead_values(o.dead_letter) for o in outcomes if o.dead_letter is not None]
             if dead:  # a retried write may find its dead letters stored already
-                dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-                await conn.execute(dialect.insert(dl_table).on_conflict_do_nothing(), dead)
+                await conn.execute(upsert_insert(conn, dl_table).on_conflict_do_nothing(), dead)
             current: dict[str, int] = {}
-            for chunk in _chunks([o.name for o in outcomes]):
+            for chunk in chunks([o.name for o in outcomes]):
                 query = select(c.name, c.generation).where(c.name.in_(chunk))
                 if conn.dialect.name == "postgresql":
                     query = query.with_for_update()
                 current.update({r.name: r.generation for r in await conn.execute(query)})
             applied = [current.get(o.name) == o.generation for o in outcomes]
             done = [o.name for o, ok in zip(outcomes, applied, strict=True) if ok and not o.update]
-            for chunk in _chunks(done):
+            for chunk in chunks(done):
                 await conn.execute(delete(jobs_table).where(c.name.in_(chunk)))
             moved = [
                 _progress(o.update)
@@ -174,10 +171,6 @@ class SqlJobStore(JobStore):
 
 def _starts(column: Any, prefix: str) -> Any:
     return column.startswith(prefix, autoescape=True) if prefix else true()
-
-
-def _chunks(items: list[Any]) -> list[list[Any]]:
-    return [items[i : i + _BATCH] for i in range(0, len(items), _BATCH)]
 
 
 def _dump(value: Any) -> str | None:

@@ -91,7 +91,12 @@ def build_reminders(
                     f'reminder "before": "{spec.before}" needs the task to have a due_at'
                 )
             assert spec.offset is not None
-            fire_at = due_at - spec.offset
+            try:
+                fire_at = due_at - spec.offset
+            except OverflowError:
+                raise TaskRuleError(
+                    f'reminder "before": "{spec.before}" reaches outside the calendar'
+                ) from None
         state: ReminderState = "scheduled" if fire_at > now else "skipped"
         reminders.append(
             Reminder(

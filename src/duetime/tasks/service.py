@@ -17,6 +17,7 @@ from duetime.tasks.model import (
     ReminderSpec,
     Status,
     Task,
+    TaskRuleError,
     build_reminders,
     new_id,
 )
@@ -31,6 +32,10 @@ MAINTENANCE_JOB = "duetime-maintenance-retention"
 
 class TaskNotFound(LookupError):
     pass
+
+
+class ReminderNotDue(Exception):
+    """A trigger arrived before its reminder's time; failing it makes the engine retry."""
 
 
 class VersionMismatch(Exception):
@@ -70,11 +75,18 @@ class TaskService:
         self._clock = clock
 
     # -- commands --------------------------------------------------------------------------
-    async def create(self, user_id: str, inputs: list[TaskInput]) -> tuple[list[Task], int]:
+    async def create(
+        self, user_id: str, inputs: list[TaskInput], *, batch: bool = False
+    ) -> tuple[list[Task], int]:
         """Create tasks (all or none) and schedule their reminders; returns the tasks and how
-        many reminders were scheduled."""
+        many reminders were scheduled. In a `batch`, a rule error names the task's index."""
         now = self._clock.now()
-        tasks = [self._new_task(user_id, inp, now) for inp in inputs]
+        tasks = []
+        for index, inp in enumerate(inputs):
+            try:
+                tasks.append(self._new_task(user_id, inp, now))
+            except TaskRuleError as exc:
+                raise TaskRuleError(f"tasks[{index}]: {exc}" if batch else str(exc)) from None
         intents = [
             reminder_intent(t, r) for t in tasks for r in t.reminders if r.state == "scheduled"
         ]
@@ -143,7 +155,8 @@ class TaskService:
         task.reminders = list(old.reminders)
         intents: list[Intent] = []
         if "reminders" in changes or task.due_at != old.due_at:
-            task.reminders, intents = _reschedule(old, task, changes.get("reminders"), now)
+            specs = changes["reminders"] if "reminders" in changes else KEEP
+            task.reminders, intents = _reschedule(old, task, specs, now)
         status = changes.get("status", old.status)
         if status != old.status:
             intents = self._set_status(task, status, now, intents)
@@ -207,6 +220,8 @@ class TaskService:
             self._clock.now_micros(),  # when it reaches the inbox, not when the job fired
             new_id(),
         )
+        if result == "early":
+            raise ReminderNotDue(f"reminder {data['reminder_id']} is not due yet")
         log.debug("reminder %s: %s", data["reminder_id"], result)
 
     async def schedule_maintenance(self, scheduler: JobScheduler) -> None:
@@ -219,19 +234,30 @@ class TaskService:
         return count
 
 
+KEEP: Any = object()  # "reminders" not given: keep the task's reminder specs
+
+
 def _reschedule(
     old: Task, task: Task, specs: list[ReminderSpec] | None, now: datetime
 ) -> tuple[list[Reminder], list[Intent]]:
-    """New reminders for `task`, reusing the old ids position by position so that jobs are
-    overwritten in place; jobs of reminders that no longer exist are cancelled."""
-    if specs is None:
+    """New reminders for `task` from `specs` (`None`: the default; `KEEP`: the old specs),
+    reusing the old ids position by position so that jobs are overwritten in place; jobs of
+    reminders that no longer exist are cancelled. A delivered reminder whose time does not
+    change stays delivered."""
+    if specs is KEEP:
         specs = [ReminderSpec(r.before, r.offset, r.at) for r in old.reminders]
-        if task.due_at is None:
+        if not specs and old.due_at is None:
+            specs = None  # a first due time brings the default reminder
+        elif task.due_at is None:
             specs = [s for s in specs if s.at is not None]  # relative ones lose their anchor
     fresh = build_reminders(specs, task.due_at, now)
     for position, reminder in enumerate(fresh):
         if position < len(old.reminders):
-            reminder.id = old.reminders[position].id
+            previous = old.reminders[position]
+            reminder.id = previous.id
+            if previous.state == "delivered" and previous.fire_at == reminder.fire_at:
+                fresh[position] = previous
+                continue
         if task.status == "done" and reminder.state == "scheduled":
             reminder.state = "skipped"
     kept = {r.id for r in fresh if r.state == "scheduled"}

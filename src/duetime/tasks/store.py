@@ -13,11 +13,11 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from duetime.db.batch import Batcher
+from duetime.db.helpers import chunks, upsert_insert
 from duetime.db.tables import notifications as n_table
 from duetime.db.tables import reminders as r_table
 from duetime.db.tables import schedule_outbox as o_table
@@ -26,7 +26,6 @@ from duetime.tasks.model import Reminder, Task
 from duetime.timefmt import from_micros, to_micros
 
 _NO_DUE = 2**62  # sorts tasks without a due time last
-_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,7 @@ class Notification:
     read: bool
 
 
-FireResult = Literal["delivered", "duplicate", "skipped", "stale", "gone"]
+FireResult = Literal["delivered", "duplicate", "skipped", "stale", "gone", "early"]
 
 
 _Add = tuple[Sequence[Task], Sequence[Intent]]
@@ -98,9 +97,9 @@ class SqlTaskStore:
         tasks = [t for batch, _ in items for t in batch]
         intents = [i for _, batch in items for i in batch]
         async with self._engine.begin() as conn:
-            for chunk in _chunks([_task_values(t) for t in tasks]):
+            for chunk in chunks([_task_values(t) for t in tasks]):
                 await conn.execute(insert(t_table), chunk)
-            for chunk in _chunks([v for t in tasks for v in _reminder_values(t)]):
+            for chunk in chunks([v for t in tasks for v in _reminder_values(t)]):
                 await conn.execute(insert(r_table), chunk)
             await _enqueue(conn, intents)
         return [None] * len(items)
@@ -193,7 +192,7 @@ class SqlTaskStore:
                     )
                 )
             )
-            for chunk in _chunks(ids):
+            for chunk in chunks(ids):
                 await conn.execute(delete(r_table).where(r_table.c.task_id.in_(chunk)))
                 await conn.execute(delete(t_table).where(t_table.c.id.in_(chunk)))
         return len(ids)
@@ -212,10 +211,11 @@ class SqlTaskStore:
         notes: list[dict[str, Any]] = []
         delivered: list[dict[str, Any]] = []
         skipped: list[str] = []
+        touched: set[str] = set()
         async with self._engine.begin() as conn:
             found: dict[str, Row[Any]] = {}
             seen: set[tuple[str, int]] = set()
-            for chunk in _chunks(ids):
+            for chunk in chunks(ids):
                 query = (
                     select(
                         r_table,
@@ -238,12 +238,17 @@ class SqlTaskStore:
                     results.append("gone")
                 elif row.fire_us != fire.fire_us:
                     results.append("stale")  # moved since this trigger was scheduled
-                elif row.status == "done":
-                    skipped.append(fire.reminder_id)
-                    results.append("skipped")
-                elif (fire.reminder_id, fire.fire_us) in seen:
+                elif (fire.reminder_id, fire.fire_us) in seen or row.state == "delivered":
                     results.append("duplicate")
+                elif fire.fired_us < fire.fire_us:
+                    results.append("early")  # a clock ahead, or a forged trigger: not yet
+                elif row.status == "done":
+                    if row.state == "scheduled":
+                        skipped.append(fire.reminder_id)
+                        touched.add(row.task_id)
+                    results.append("skipped")
                 else:
+                    touched.add(row.task_id)
                     seen.add((fire.reminder_id, fire.fire_us))
                     lateness_ms = (fire.fired_us - fire.fire_us) / 1000
                     notes.append(_note_values(fire, row, lateness_ms))
@@ -254,7 +259,15 @@ class SqlTaskStore:
             if notes:
                 await conn.execute(_insert_ignoring_duplicates(conn), notes)
                 await conn.execute(_DELIVERED, delivered)
-            for chunk in _chunks(skipped):
+            # Delivery changes what the task shows: a concurrent edit that read the task
+            # before must not write its old reminder states back (its save will retry).
+            for chunk in chunks(sorted(touched)):
+                await conn.execute(
+                    update(t_table)
+                    .where(t_table.c.id.in_(chunk))
+                    .values(version=t_table.c.version + 1)
+                )
+            for chunk in chunks(skipped):
                 await conn.execute(
                     update(r_table).where(r_table.c.id.in_(chunk)).values(state="skipped")
                 )
@@ -303,7 +316,7 @@ class SqlTaskStore:
 
     async def drop_intents(self, ids: Sequence[int]) -> None:
         async with self._engine.begin() as conn:
-            for chunk in _chunks(list(ids)):
+            for chunk in chunks(list(ids)):
                 await conn.execute(delete(o_table).where(o_table.c.id.in_(chunk)))
 
 
@@ -316,8 +329,7 @@ _DELIVERED = (
 
 def _insert_ignoring_duplicates(conn: AsyncConnection) -> Any:
     """Another replica may have delivered the same occurrence a moment ago."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(n_table).on_conflict_do_nothing(
+    return upsert_insert(conn, n_table).on_conflict_do_nothing(
         index_elements=["reminder_id", "scheduled_us"]
     )
 
@@ -342,14 +354,14 @@ async def _enqueue(conn: AsyncConnection, intents: Sequence[Intent]) -> None:
         {"job_name": i.job_name, "job": None if i.job is None else json.dumps(i.job)}
         for i in intents
     ]
-    for chunk in _chunks(rows):
+    for chunk in chunks(rows):
         await conn.execute(insert(o_table), chunk)
 
 
 async def _with_reminders(conn: AsyncConnection, rows: list[Row[Any]]) -> list[Task]:
     tasks = [_task(r) for r in rows]
     by_id = {t.id: t for t in tasks}
-    for chunk in _chunks(list(by_id)):
+    for chunk in chunks(list(by_id)):
         stmt = (
             select(r_table)
             .where(r_table.c.task_id.in_(chunk))
@@ -370,10 +382,6 @@ def _message(title: str, due_us: int | None, fire_us: int) -> str:
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _chunks(items: list[Any]) -> list[list[Any]]:
-    return [items[i : i + _BATCH] for i in range(0, len(items), _BATCH)]
 
 
 def _us(value: Any) -> int | None:
