@@ -29,7 +29,7 @@ class Runtime:
     task_store: SqlTaskStore
     relay: SchedulingRelay
     jwt_secret: str
-    _closers: list[HttpAppChannel] = field(default_factory=list)
+    closers: list[HttpAppChannel] = field(default_factory=list)
 
     async def start(self) -> None:
         await self.scheduler.start()
@@ -40,7 +40,7 @@ class Runtime:
         await self.relay.stop()
         await self.scheduler.stop()
         await self.task_store.close()
-        for closer in self._closers:
+        for closer in self.closers:
             await closer.aclose()
 
 
@@ -71,7 +71,7 @@ def bootstrap(settings: Settings) -> Runtime:
             max_connections=settings.max_concurrency,
         )
         scheduler.add_handler("", channel)
-        runtime._closers.append(channel)
+        runtime.closers.append(channel)
     scheduler.add_handler(REMINDER_JOB_PREFIX, tasks.on_reminder)
     scheduler.add_handler(MAINTENANCE_JOB, maintenance)
     return runtime

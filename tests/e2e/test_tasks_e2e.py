@@ -260,7 +260,7 @@ def test_adding_a_due_time_later_brings_the_default_reminder(alice: User) -> Non
     task = alice.create(title="Someday")
     due = iso(datetime.now(UTC) + timedelta(hours=1))
     patched = alice.http.patch(f"/api/tasks/{task['id']}", json={"due_at": due}).json()
-    assert [r["fire_at"] for r in patched["reminders"]] == [due]
+    assert [parse(r["fire_at"]) for r in patched["reminders"]] == [parse(due)]
     put = alice.http.put(
         f"/api/tasks/{task['id']}", json={"title": "Someday", "due_at": due, "reminders": []}
     ).json()

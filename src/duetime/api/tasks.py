@@ -23,7 +23,7 @@ from duetime.api.task_wire import (
 )
 from duetime.api.users import CurrentUser
 from duetime.tasks.model import TaskRuleError
-from duetime.tasks.service import TaskNotFound, TaskService, VersionMismatch
+from duetime.tasks.service import TaskBusy, TaskNotFound, TaskService, VersionMismatch
 from duetime.tasks.store import TaskQuery
 from duetime.timefmt import to_micros
 
@@ -161,6 +161,8 @@ def task_router() -> APIRouter:
             raise _not_found() from None
         except VersionMismatch as exc:
             raise HTTPException(412, detail=f"{exc}; reload it and retry") from None
+        except TaskBusy as exc:
+            raise HTTPException(409, detail=str(exc)) from None
         except ValueError as exc:
             raise _invalid(exc) from None
         return TaskOut.of(task)

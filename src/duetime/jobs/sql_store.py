@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, true, update
+from sqlalchemy import and_, bindparam, delete, insert, or_, select, true, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -111,10 +111,6 @@ class SqlJobStore(JobStore):
             )
         async with self._engine.connect() as conn:
             return [_from_row(r) for r in await conn.execute(query)]
-
-    async def count(self) -> int:
-        async with self._engine.connect() as conn:
-            return int(await conn.scalar(select(func.count()).select_from(jobs_table)) or 0)
 
     async def apply(self, outcomes: Sequence[Outcome]) -> list[bool]:
         c = jobs_table.c

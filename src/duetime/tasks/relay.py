@@ -34,10 +34,8 @@ class SchedulingRelay:
         self._batch = batch
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self.idle = asyncio.Event()
 
     def kick(self) -> None:
-        self.idle.clear()
         self._wakeup.set()
 
     async def start(self) -> None:
@@ -59,7 +57,6 @@ class SchedulingRelay:
                 while await self._drain_once():
                     pass
                 delay = 0.1
-                self.idle.set()
             except Exception as exc:
                 log.warning("scheduling failed (%s); retrying in %.1f s", exc, delay)
                 await asyncio.sleep(delay)

@@ -38,6 +38,10 @@ class ReminderNotDue(Exception):
     """A trigger arrived before its reminder's time; failing it makes the engine retry."""
 
 
+class TaskBusy(Exception):
+    """A change lost the race to concurrent changes several times in a row."""
+
+
 class VersionMismatch(Exception):
     def __init__(self, current: int) -> None:
         super().__init__(f"the task is at version {current}")
@@ -145,7 +149,7 @@ class TaskService:
                 return task
             if if_version is not None:
                 raise VersionMismatch((await self.get(user_id, task_id)).version)
-        raise VersionMismatch((await self.get(user_id, task_id)).version)
+        raise TaskBusy(f"task {task_id} kept changing while this change was applied; retry")
 
     def _apply(
         self, old: Task, changes: dict[str, Any], now: datetime
