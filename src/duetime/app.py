@@ -14,6 +14,7 @@ from duetime import __version__
 from duetime.api.errors import install_error_handlers
 from duetime.api.jobs import jobs_router
 from duetime.api.limits import BodyLimit, RejectNul
+from duetime.api.series import me_router, series_router
 from duetime.api.tasks import task_router
 from duetime.api.triggers import trigger_router
 from duetime.bootstrap import Runtime, bootstrap
@@ -51,6 +52,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(jobs_router())
     app.include_router(trigger_router())
     app.include_router(task_router())
+    app.include_router(series_router())
+    app.include_router(me_router())
 
     @app.get("/healthz", tags=["health"], status_code=204)
     async def healthz() -> Response:

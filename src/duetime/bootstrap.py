@@ -54,7 +54,11 @@ def bootstrap(settings: Settings) -> Runtime:
         max_concurrency=settings.max_concurrency,
         window_size=settings.window_size,
     )
-    store = SqlTaskStore(engine)
+    store = SqlTaskStore(
+        engine,
+        misfire_grace_us=settings.misfire_grace // timedelta(microseconds=1),
+        skip_missed=settings.misfire_policy == "missed",
+    )
     relay = SchedulingRelay(store, scheduler)
     tasks = TaskService(store, relay, clock)
     retention = timedelta(days=settings.retention_days)

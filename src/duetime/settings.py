@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -39,6 +40,11 @@ class Settings(BaseSettings):
     """HS256 key for `/api` bearer tokens; default: created once in data_dir (`jwt-secret`)."""
     retention_days: int = Field(default=30, ge=1)
     """Completed tasks older than this are deleted by the daily maintenance job."""
+    misfire_grace: timedelta = Field(default=timedelta(hours=1), ge=timedelta(0))
+    """A reminder firing later than this past its time (after downtime, say) is handled by
+    `misfire_policy`. Seconds, or an ISO 8601 duration such as `PT1H`."""
+    misfire_policy: Literal["late", "missed"] = "late"
+    """`late`: deliver it, marked late; `missed`: do not deliver it, record it as missed."""
 
     max_concurrency: int = Field(default=100, ge=1)
     """Triggers whose handlers run at once."""

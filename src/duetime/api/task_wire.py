@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -16,9 +16,10 @@ from pydantic import (
     model_validator,
 )
 
-from duetime.tasks.model import Reminder, ReminderSpec, Task
+from duetime.tasks import recurrence
+from duetime.tasks.model import Notification, Reminder, ReminderSpec, Series, Task
+from duetime.tasks.profile import Profile, QuietHours
 from duetime.tasks.service import TaskInput
-from duetime.tasks.store import Notification
 from duetime.timefmt import format_rfc3339, from_micros, parse_iso_duration, parse_rfc3339
 
 Title = Annotated[str, StringConstraints(min_length=1, max_length=500)]
@@ -48,10 +49,12 @@ def _has_nul(value: Any) -> bool:
 
 
 class ReminderIn(_Strict):
-    """Either `before` (ISO 8601 duration before the due time) or `at` (RFC3339 instant)."""
+    """Either `before` (ISO 8601 duration before the due time) or `at` (RFC3339 instant);
+    `urgent` ones ignore quiet hours."""
 
     before: str | None = None
     at: str | None = None
+    urgent: bool = False
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ReminderIn:
@@ -67,9 +70,9 @@ class ReminderIn(_Strict):
                 raise ValueError(f'reminder "before": {exc}') from None
             if offset < timedelta(0):
                 raise ValueError(f'reminder "before": {self.before!r} must not be negative')
-            return ReminderSpec(before=self.before, offset=offset)
+            return ReminderSpec(before=self.before, offset=offset, urgent=self.urgent)
         assert self.at is not None
-        return ReminderSpec(at=parse_instant_field("reminder at", self.at))
+        return ReminderSpec(at=parse_instant_field("reminder at", self.at), urgent=self.urgent)
 
 
 class TaskFields(_Strict):
@@ -80,6 +83,8 @@ class TaskFields(_Strict):
     timezone: str | None = None
     reminders: Annotated[list[ReminderIn], Field(max_length=MAX_REMINDERS)] | None = None
     status: Literal["open", "done"] = "open"
+    recurrence: Annotated[str, StringConstraints(max_length=500)] | None = None
+    repeat_after: Annotated[str, StringConstraints(max_length=64)] | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -87,6 +92,11 @@ class TaskFields(_Strict):
         if value is not None:
             zone(value)
         return value
+
+    @field_validator("recurrence")
+    @classmethod
+    def _rule(cls, value: str | None) -> str | None:
+        return None if value is None else recurrence.normalize(value)
 
 
 class TaskIn(TaskFields):
@@ -111,6 +121,8 @@ class TaskIn(TaskFields):
             timezone=self.timezone,
             reminders=None if self.reminders is None else [r.spec() for r in self.reminders],
             status=self.status,
+            recurrence=self.recurrence,
+            repeat_after=self.repeat_after,
         )
 
 
@@ -124,11 +136,18 @@ class TaskPatch(_Strict):
     due_at: str | None = None
     timezone: str | None = None
     reminders: Annotated[list[ReminderIn], Field(max_length=MAX_REMINDERS)] | None = None
-    status: Literal["open", "done"] | None = None
+    status: Literal["open", "done", "skipped"] | None = None
+    recurrence: Annotated[str, StringConstraints(max_length=500)] | None = None
+    repeat_after: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+    @field_validator("recurrence")
+    @classmethod
+    def _rule(cls, value: str | None) -> str | None:
+        return None if value is None else recurrence.normalize(value)
 
     @model_validator(mode="after")
     def _no_nulls(self) -> TaskPatch:
-        nullable = {"due_at", "timezone", "reminders"}
+        nullable = {"due_at", "timezone", "reminders", "recurrence", "repeat_after"}
         for name in self.model_fields_set - nullable:
             if getattr(self, name) is None:
                 raise ValueError(f"{name} cannot be null")
@@ -137,7 +156,7 @@ class TaskPatch(_Strict):
     def changes(self, current: Task) -> dict[str, Any]:
         given = self.model_fields_set
         out: dict[str, Any] = {}
-        for name in ("title", "description", "priority", "status"):
+        for name in ("title", "description", "priority", "status", "recurrence", "repeat_after"):
             if name in given:
                 out[name] = getattr(self, name)
         if "tags" in given:
@@ -168,6 +187,9 @@ class ReminderOut(BaseModel):
     state: str
     delivered_at: str | None = None
     lateness_ms: float | None = None
+    urgent: bool = False
+    snooze: bool = False
+    held_until: str | None = None
 
     @classmethod
     def of(cls, r: Reminder) -> ReminderOut:
@@ -179,6 +201,9 @@ class ReminderOut(BaseModel):
             state=r.state,
             delivered_at=_fmt(r.delivered_at),
             lateness_ms=r.lateness_ms,
+            urgent=r.urgent,
+            snooze=r.snooze,
+            held_until=_fmt(r.held_until),
         )
 
 
@@ -196,6 +221,11 @@ class TaskOut(BaseModel):
     updated_at: str
     completed_at: str | None
     reminders: list[ReminderOut]
+    local_due_at: str | None = None
+    """The due time as the wall time it was stated in, when it was stated in local time."""
+    follows_user_timezone: bool = False
+    series_id: str | None = None
+    occurrence: int | None = None
 
     @classmethod
     def of(cls, t: Task) -> TaskOut:
@@ -213,6 +243,10 @@ class TaskOut(BaseModel):
             updated_at=format_rfc3339(t.updated_at),
             completed_at=_fmt(t.completed_at),
             reminders=[ReminderOut.of(r) for r in t.reminders],
+            local_due_at=None if t.due_local is None else t.due_local.isoformat(),
+            follows_user_timezone=t.follows_user,
+            series_id=t.series_id,
+            occurrence=t.occurrence,
         )
 
 
@@ -236,6 +270,7 @@ class NotificationOut(BaseModel):
     fired_at: str
     lateness_ms: float
     read: bool
+    late: bool
 
     @classmethod
     def of(cls, n: Notification) -> NotificationOut:
@@ -249,6 +284,7 @@ class NotificationOut(BaseModel):
             fired_at=format_rfc3339(from_micros(n.fired_us)),
             lateness_ms=n.lateness_ms,
             read=n.read,
+            late=n.late,
         )
 
 
@@ -292,17 +328,19 @@ def parse_instant_field(what: str, text: str) -> datetime:
 
 
 def parse_due(text: str | None, timezone: str | None) -> datetime | None:
-    """RFC3339 with an offset; a naive time only together with `timezone` (a wall time that
-    does not exist moves forward by the gap; a repeated one means its first occurrence)."""
+    """RFC3339 with an offset (an instant, aware UTC); without one, a wall time (naive) that
+    the service places in `timezone` or the user's zone (a wall time that does not exist moves
+    forward by the gap; a repeated one means its first occurrence)."""
     if text is None:
         return None
     value = _parse("due_at", text)
     if value.tzinfo is None:
-        if timezone is None:
-            raise ValueError(
-                f"due_at {text!r} has no UTC offset: add one, or give the task a timezone"
-            )
-        value = value.replace(tzinfo=zone(timezone), fold=0)
+        if timezone is not None:
+            try:
+                recurrence.to_instant(value, zone(timezone))
+            except OverflowError:
+                raise ValueError(f"due_at {text!r} is outside the supported calendar") from None
+        return value
     try:
         return value.astimezone(UTC)
     except OverflowError:
@@ -311,3 +349,109 @@ def parse_due(text: str | None, timezone: str | None) -> datetime | None:
 
 def _fmt(value: datetime | None) -> str | None:
     return None if value is None else format_rfc3339(value)
+
+
+_HHMM = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
+
+
+class QuietHoursIO(_Strict):
+    """Local wall-clock hours, "HH:MM", `start` inclusive, `end` exclusive."""
+
+    start: str
+    end: str
+
+    @model_validator(mode="after")
+    def _times(self) -> QuietHoursIO:
+        for name in ("start", "end"):
+            if not _HHMM.fullmatch(getattr(self, name)):
+                raise ValueError(f"quiet_hours {name} must be a time like 22:00")
+        if self.start == self.end:
+            raise ValueError("quiet_hours start and end must differ")
+        return self
+
+    def value(self) -> QuietHours:
+        return QuietHours(time.fromisoformat(self.start), time.fromisoformat(self.end))
+
+
+class ProfileIO(_Strict):
+    """The user's time settings (PUT replaces them)."""
+
+    timezone: str | None = None
+    quiet_hours: QuietHoursIO | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            zone(value)
+        return value
+
+    def to_profile(self, user_id: str) -> Profile:
+        quiet = None if self.quiet_hours is None else self.quiet_hours.value()
+        return Profile(user_id, self.timezone, quiet)
+
+    @classmethod
+    def of(cls, p: Profile) -> ProfileIO:
+        q = p.quiet_hours
+        return cls(
+            timezone=p.timezone,
+            quiet_hours=None
+            if q is None
+            else QuietHoursIO(start=q.start.strftime("%H:%M"), end=q.end.strftime("%H:%M")),
+        )
+
+
+class SnoozeIn(_Strict):
+    """`for` an ISO 8601 duration from now, or `until` an RFC3339 instant."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+    for_: str | None = Field(default=None, alias="for")
+    until: str | None = None
+    urgent: bool = False
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SnoozeIn:
+        if (self.for_ is None) == (self.until is None):
+            raise ValueError('snooze {"for": "PT10M"} or {"until": "<RFC3339>"}')
+        return self
+
+    def target(self, now: datetime) -> datetime:
+        if self.until is not None:
+            return parse_instant_field("until", self.until)
+        assert self.for_ is not None
+        try:
+            delay = parse_iso_duration(self.for_, anchor=now)
+        except ValueError as exc:
+            raise ValueError(f'snooze "for": {exc}') from None
+        if delay <= timedelta(0) or delay > timedelta(days=366):
+            raise ValueError(f'snooze "for": {self.for_!r} must be between 1 second and a year')
+        return now + delay
+
+
+class SeriesOut(BaseModel):
+    id: str
+    recurrence: str | None
+    repeat_after: str | None
+    timezone: str | None
+    start_local: str
+    title: str
+    active: bool
+    occurrences: list[TaskOut]
+
+    @classmethod
+    def of(cls, s: Series, tasks: list[Task]) -> SeriesOut:
+        return cls(
+            id=s.id,
+            recurrence=s.rule,
+            repeat_after=s.repeat_after,
+            timezone=s.timezone,
+            start_local=s.start_local.isoformat(),
+            title=s.title,
+            active=s.active,
+            occurrences=[TaskOut.of(t) for t in tasks],
+        )
+
+
+class OccurrencesOut(BaseModel):
+    due_at: list[str]

@@ -15,6 +15,9 @@ from duetime.api.task_wire import (
     BatchOut,
     NotificationOut,
     NotificationPage,
+    OccurrencesOut,
+    ReminderOut,
+    SnoozeIn,
     TaskIn,
     TaskOut,
     TaskPage,
@@ -23,9 +26,15 @@ from duetime.api.task_wire import (
 )
 from duetime.api.users import CurrentUser
 from duetime.tasks.model import TaskRuleError
-from duetime.tasks.service import TaskBusy, TaskNotFound, TaskService, VersionMismatch
+from duetime.tasks.service import (
+    TaskBusy,
+    TaskConflict,
+    TaskNotFound,
+    TaskService,
+    VersionMismatch,
+)
 from duetime.tasks.store import TaskQuery
-from duetime.timefmt import to_micros
+from duetime.timefmt import format_rfc3339, to_micros
 
 
 async def get_tasks(request: Request) -> TaskService:
@@ -35,6 +44,10 @@ async def get_tasks(request: Request) -> TaskService:
 
 Tasks = Annotated[TaskService, Depends(get_tasks)]
 Limit = Annotated[int, Query(ge=1, le=500)]
+Scope = Annotated[
+    Literal["occurrence", "series"],
+    Query(description="On a recurring task: change this occurrence only, or the series too"),
+]
 
 
 def _invalid(exc: ValueError) -> HTTPException:
@@ -107,7 +120,8 @@ def task_router() -> APIRouter:
     async def list_tasks(
         user: CurrentUser,
         tasks: Tasks,
-        status: Literal["open", "done"] | None = None,
+        status: Literal["open", "done", "skipped"] | None = None,
+        series_id: Annotated[str | None, Query(max_length=64)] = None,
         due_before: str | None = None,
         due_after: str | None = None,
         tag: str | None = None,
@@ -125,6 +139,7 @@ def task_router() -> APIRouter:
             raise _invalid(exc) from None
         query = TaskQuery(
             status=status,
+            series_id=series_id,
             due_before=None if before is None else to_micros(before),
             due_after=None if after is None else to_micros(after),
             tag=tag,
@@ -153,15 +168,26 @@ def task_router() -> APIRouter:
             raise _not_found() from None
 
     async def _update(
-        tasks: TaskService, user: str, task_id: str, changes: Any, if_match: str | None
+        tasks: TaskService,
+        user: str,
+        task_id: str,
+        changes: Any,
+        if_match: str | None,
+        scope: str = "occurrence",
     ) -> TaskOut:
         try:
-            task = await tasks.update(user, task_id, changes, if_version=_version(if_match))
+            task = await tasks.update(
+                user,
+                task_id,
+                changes,
+                if_version=_version(if_match),
+                whole_series=scope == "series",
+            )
         except TaskNotFound:
             raise _not_found() from None
         except VersionMismatch as exc:
             raise HTTPException(412, detail=f"{exc}; reload it and retry") from None
-        except TaskBusy as exc:
+        except (TaskBusy, TaskConflict) as exc:
             raise HTTPException(409, detail=str(exc)) from None
         except ValueError as exc:
             raise _invalid(exc) from None
@@ -174,9 +200,11 @@ def task_router() -> APIRouter:
         user: CurrentUser,
         tasks: Tasks,
         if_match: Annotated[str | None, Header()] = None,
+        scope: Scope = "occurrence",
     ) -> TaskOut:
         """Change the fields given. Reminders are rescheduled only when `due_at` or
-        `reminders` change. `If-Match: <version>` makes the change conditional (412)."""
+        `reminders` change. `If-Match: <version>` makes the change conditional (412). On a
+        recurring task, `?scope=series` changes the series' later occurrences too."""
         try:
             current = await tasks.get(user, task_id)
             changes = body.changes(current)
@@ -184,7 +212,7 @@ def task_router() -> APIRouter:
             raise _not_found() from None
         except ValueError as exc:
             raise _invalid(exc) from None
-        return await _update(tasks, user, task_id, changes, if_match)
+        return await _update(tasks, user, task_id, changes, if_match, scope)
 
     @router.put("/tasks/{task_id}")
     async def put_task(
@@ -193,14 +221,19 @@ def task_router() -> APIRouter:
         user: CurrentUser,
         tasks: Tasks,
         if_match: Annotated[str | None, Header()] = None,
+        scope: Scope = "occurrence",
     ) -> TaskOut:
-        """Replace the task's fields (omitted ones take their defaults)."""
+        """Replace the task's fields (omitted ones take their defaults; an omitted
+        `recurrence` or `repeat_after` leaves the series as it is)."""
         try:
             inp = body.to_input()
         except ValueError as exc:
             raise _invalid(exc) from None
         changes = {k: getattr(inp, k) for k in inp.__dataclass_fields__}
-        return await _update(tasks, user, task_id, changes, if_match)
+        for name in ("recurrence", "repeat_after"):
+            if name not in body.model_fields_set:
+                del changes[name]
+        return await _update(tasks, user, task_id, changes, if_match, scope)
 
     @router.delete("/tasks/{task_id}", status_code=204)
     async def delete_task(task_id: str, user: CurrentUser, tasks: Tasks) -> Response:
@@ -213,8 +246,30 @@ def task_router() -> APIRouter:
 
     @router.post("/tasks/{task_id}/complete")
     async def complete_task(task_id: str, user: CurrentUser, tasks: Tasks) -> TaskOut:
-        """Mark done; pending reminders are cancelled (state `skipped`)."""
+        """Mark done; pending reminders are cancelled (state `skipped`). On a recurring task
+        this creates the next occurrence, with its reminders scheduled."""
         return await _update(tasks, user, task_id, {"status": "done"}, None)
+
+    @router.post("/tasks/{task_id}/skip")
+    async def skip_task(task_id: str, user: CurrentUser, tasks: Tasks) -> TaskOut:
+        """Skip this occurrence of a recurring task (status `skipped`): its reminders are
+        cancelled and the next occurrence is created."""
+        return await _update(tasks, user, task_id, {"status": "skipped"}, None)
+
+    @router.get("/tasks/{task_id}/occurrences")
+    async def task_occurrences(
+        task_id: str,
+        user: CurrentUser,
+        tasks: Tasks,
+        count: Annotated[int, Query(ge=1, le=100)] = 10,
+    ) -> OccurrencesOut:
+        """The next due times of a recurring task after this occurrence (none for a task
+        that repeats after completion, or is not recurring)."""
+        try:
+            found = await tasks.occurrences(user, task_id, count)
+        except TaskNotFound:
+            raise _not_found() from None
+        return OccurrencesOut(due_at=[format_rfc3339(d) for d in found])
 
     @router.post("/tasks/{task_id}/reopen")
     async def reopen_task(task_id: str, user: CurrentUser, tasks: Tasks) -> TaskOut:
@@ -247,5 +302,24 @@ def task_router() -> APIRouter:
             return NotificationOut.of(await tasks.mark_read(user, notification_id))
         except TaskNotFound:
             raise _not_found("notification") from None
+
+    @router.post("/notifications/{notification_id}/snooze", status_code=201)
+    async def snooze_notification(
+        notification_id: str, body: SnoozeIn, user: CurrentUser, tasks: Tasks
+    ) -> ReminderOut:
+        """Remind me again: a one-off reminder on the notification's task, delivered once."""
+        try:
+            until = body.target(tasks.now())
+            return ReminderOut.of(
+                await tasks.snooze(user, notification_id, until, urgent=body.urgent)
+            )
+        except TaskNotFound:
+            raise _not_found("notification") from None
+        except TaskConflict as exc:
+            raise HTTPException(409, detail=str(exc)) from None
+        except TaskBusy as exc:
+            raise HTTPException(409, detail=str(exc)) from None
+        except ValueError as exc:
+            raise _invalid(exc) from None
 
     return router

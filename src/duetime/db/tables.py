@@ -12,6 +12,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData()
@@ -66,6 +67,12 @@ tasks = Table(
     Column("created_us", BigInteger, nullable=False),
     Column("updated_us", BigInteger, nullable=False),
     Column("completed_us", BigInteger),
+    Column("due_local", String(32)),  # naive ISO wall time, when stated in local time
+    Column("series_id", String(32)),
+    Column("occurrence", Integer),
+    Column("occurrence_local", String(32)),
+    Index("ix_tasks_series", "series_id"),
+    Index("ix_tasks_user_local", "user_id", "status", "timezone"),
     Index("ix_tasks_user_due", "user_id", "due_sort_us", "id"),
     Index("ix_tasks_user_created", "user_id", "created_us", "id"),
     Index("ix_tasks_done", "status", "completed_us"),
@@ -84,6 +91,9 @@ reminders = Table(
     Column("state", String(12), nullable=False),
     Column("delivered_us", BigInteger),
     Column("lateness_ms", Float),
+    Column("urgent", Boolean, nullable=False, server_default=false()),
+    Column("snooze", Boolean, nullable=False, server_default=false()),
+    Column("held_us", BigInteger),
 )
 
 notifications = Table(
@@ -99,6 +109,7 @@ notifications = Table(
     Column("fired_us", BigInteger, nullable=False),
     Column("lateness_ms", Float, nullable=False),
     Column("read", Boolean, nullable=False),
+    Column("late", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("reminder_id", "scheduled_us", name="uq_notifications_occurrence"),
     Index("ix_notifications_user", "user_id", "fired_us", "id"),
 )
@@ -111,4 +122,34 @@ schedule_outbox = Table(
     ),
     Column("job_name", String(400), nullable=False),
     Column("job", Text),  # JSON job to schedule with overwrite; NULL: delete the job
+)
+
+series = Table(
+    "series",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_id", String(200), nullable=False),
+    Column("rule", Text),
+    Column("repeat_after", String(64)),
+    Column("timezone", String(64)),
+    Column("start_local", String(32), nullable=False),
+    Column("title", String(500), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("priority", String(8), nullable=False),
+    Column("tags", Text, nullable=False),  # JSON list
+    Column("reminders", Text),  # JSON list of specs; NULL: the default reminder
+    Column("active", Boolean, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    Index("ix_series_user", "user_id"),
+)
+
+user_profiles = Table(
+    "user_profiles",
+    metadata,
+    Column("user_id", String(200), primary_key=True),
+    Column("timezone", String(64)),
+    Column("quiet_start", String(5)),  # "HH:MM"
+    Column("quiet_end", String(5)),
+    Column("updated_us", BigInteger, nullable=False),
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC
 from typing import Any, Literal
 
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
@@ -21,11 +21,13 @@ from duetime.db.helpers import chunks, upsert_insert
 from duetime.db.tables import notifications as n_table
 from duetime.db.tables import reminders as r_table
 from duetime.db.tables import schedule_outbox as o_table
+from duetime.db.tables import series as s_table
 from duetime.db.tables import tasks as t_table
-from duetime.tasks.model import Reminder, Task
+from duetime.db.tables import user_profiles as p_table
+from duetime.tasks import rows
+from duetime.tasks.model import Notification, Series, Task, reminder_job
+from duetime.tasks.profile import Profile
 from duetime.timefmt import from_micros, to_micros
-
-_NO_DUE = 2**62  # sorts tasks without a due time last
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,8 @@ class Intent:
 
 @dataclass(frozen=True)
 class TaskQuery:
-    status: Literal["open", "done"] | None = None
+    status: Literal["open", "done", "skipped"] | None = None
+    series_id: str | None = None
     due_before: int | None = None
     due_after: int | None = None
     tag: str | None = None
@@ -49,24 +52,12 @@ class TaskQuery:
     limit: int = 50
 
 
-@dataclass(frozen=True)
-class Notification:
-    id: str
-    user_id: str
-    task_id: str
-    reminder_id: str
-    title: str
-    message: str
-    scheduled_for_us: int
-    fired_us: int
-    lateness_ms: float
-    read: bool
+FireResult = Literal[
+    "delivered", "late", "duplicate", "skipped", "stale", "gone", "early", "held", "missed"
+]
 
 
-FireResult = Literal["delivered", "duplicate", "skipped", "stale", "gone", "early"]
-
-
-_Add = tuple[Sequence[Task], Sequence[Intent]]
+_Add = tuple[Sequence[Task], Sequence[Intent], Sequence[Series]]
 
 
 @dataclass(frozen=True)
@@ -75,11 +66,23 @@ class _Fire:
     fire_us: int
     fired_us: int
     notification_id: str
+    release_us: int | None
 
 
 class SqlTaskStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    """`misfire_grace_us`: a reminder firing later than this past its time is delivered
+    marked late, or recorded as `missed` when `skip_missed`."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        misfire_grace_us: int = 3_600_000_000,
+        skip_missed: bool = False,
+    ) -> None:
         self._engine = engine
+        self._grace_us = misfire_grace_us
+        self._skip_missed = skip_missed
         self._adds: Batcher[_Add, None] = Batcher(self._add_batch)
         self._fires: Batcher[_Fire, FireResult] = Batcher(self._fire_batch)
 
@@ -88,19 +91,21 @@ class SqlTaskStore:
         await self._fires.close()
 
     # -- tasks -----------------------------------------------------------------------------
-    async def add(self, tasks: Sequence[Task], intents: Sequence[Intent]) -> None:
-        """Insert tasks with their reminders and intents. Concurrent calls share one
-        transaction (group commit)."""
-        await self._adds.submit((tasks, intents))
+    async def add(
+        self, tasks: Sequence[Task], intents: Sequence[Intent], series: Sequence[Series] = ()
+    ) -> None:
+        """Insert tasks with their reminders, intents and new series. Concurrent calls share
+        one transaction (group commit)."""
+        await self._adds.submit((tasks, intents, series))
 
     async def _add_batch(self, items: list[_Add]) -> list[None]:
-        tasks = [t for batch, _ in items for t in batch]
-        intents = [i for _, batch in items for i in batch]
+        tasks = [t for batch, _, _ in items for t in batch]
+        intents = [i for _, batch, _ in items for i in batch]
+        new_series = [s for _, _, batch in items for s in batch]
         async with self._engine.begin() as conn:
-            for chunk in chunks([_task_values(t) for t in tasks]):
-                await conn.execute(insert(t_table), chunk)
-            for chunk in chunks([v for t in tasks for v in _reminder_values(t)]):
-                await conn.execute(insert(r_table), chunk)
+            await _insert_tasks(conn, tasks)
+            for chunk in chunks([rows.series_values(s) for s in new_series]):
+                await conn.execute(insert(s_table), chunk)
             await _enqueue(conn, intents)
         return [None] * len(items)
 
@@ -115,10 +120,19 @@ class SqlTaskStore:
                 return None
             return (await _with_reminders(conn, [row]))[0]
 
-    async def save(self, task: Task, expected_version: int, intents: Sequence[Intent]) -> bool:
+    async def save(
+        self,
+        task: Task,
+        expected_version: int,
+        intents: Sequence[Intent],
+        *,
+        new_tasks: Sequence[Task] = (),
+        series: Series | None = None,
+    ) -> bool:
         """Write `task` (its version already bumped) if the stored one still has
-        `expected_version`; False if it changed or vanished meanwhile."""
-        values = _task_values(task)
+        `expected_version`, with `new_tasks` (a series' next occurrence) and `series` (new or
+        changed); False if the task changed or vanished meanwhile."""
+        values = rows.task_values(task)
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 update(t_table)
@@ -132,11 +146,79 @@ class SqlTaskStore:
             if not result.rowcount:
                 return False
             await conn.execute(delete(r_table).where(r_table.c.task_id == task.id))
-            reminder_rows = _reminder_values(task)
+            reminder_rows = rows.reminder_values(task)
             if reminder_rows:
                 await conn.execute(insert(r_table), reminder_rows)
+            await _insert_tasks(conn, new_tasks)
+            if series is not None:
+                values = rows.series_values(series)
+                upsert = upsert_insert(conn, s_table).values(values)
+                await conn.execute(upsert.on_conflict_do_update(index_elements=["id"], set_=values))
             await _enqueue(conn, intents)
         return True
+
+    # -- series and profiles ---------------------------------------------------------------
+    async def get_series(self, user_id: str, series_id: str) -> Series | None:
+        c = s_table.c
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(select(s_table).where(c.id == series_id, c.user_id == user_id))
+            ).first()
+        return None if row is None else rows.series(row)
+
+    async def put_series(self, series: Series) -> None:
+        values = rows.series_values(series)
+        async with self._engine.begin() as conn:
+            await conn.execute(update(s_table).where(s_table.c.id == series.id).values(values))
+
+    async def series_tasks(self, user_id: str, series_id: str) -> list[Task]:
+        c = t_table.c
+        stmt = (
+            select(t_table)
+            .where(c.user_id == user_id, c.series_id == series_id)
+            .order_by(c.occurrence, c.id)
+        )
+        async with self._engine.connect() as conn:
+            return await _with_reminders(conn, list(await conn.execute(stmt)))
+
+    async def profile(self, user_id: str) -> Profile:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(p_table).where(p_table.c.user_id == user_id))).first()
+        return rows.profile(user_id, row)
+
+    async def put_profile(self, profile: Profile, updated_us: int) -> None:
+        values = rows.profile_values(profile, updated_us)
+        async with self._engine.begin() as conn:
+            stmt = upsert_insert(conn, p_table).values(values)
+            await conn.execute(stmt.on_conflict_do_update(index_elements=["user_id"], set_=values))
+
+    async def following_tasks(self, user_id: str, after_id: str, limit: int) -> list[Task]:
+        """Open tasks stated in the user's local time (they follow the user's zone), by id."""
+        c = t_table.c
+        stmt = (
+            select(t_table)
+            .where(
+                c.user_id == user_id,
+                c.status == "open",
+                c.timezone.is_(None),
+                c.due_local.is_not(None),
+                c.id > after_id,
+            )
+            .order_by(c.id)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            return await _with_reminders(conn, list(await conn.execute(stmt)))
+
+    async def notification(self, user_id: str, notification_id: str) -> Notification | None:
+        c = n_table.c
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(n_table).where(c.id == notification_id, c.user_id == user_id)
+                )
+            ).first()
+        return None if row is None else rows.notification(row)
 
     async def remove(self, user_id: str, task_id: str, intents: Sequence[Intent]) -> bool:
         async with self._engine.begin() as conn:
@@ -156,6 +238,8 @@ class SqlTaskStore:
         stmt = select(t_table).where(c.user_id == user_id)
         if q.status:
             stmt = stmt.where(c.status == q.status)
+        if q.series_id:
+            stmt = stmt.where(c.series_id == q.series_id)
         if q.due_before is not None:
             stmt = stmt.where(c.due_us < q.due_before)
         if q.due_after is not None:
@@ -183,12 +267,13 @@ class SqlTaskStore:
             return await _with_reminders(conn, rows)
 
     async def purge_done(self, before_us: int) -> int:
-        """Delete tasks completed before `before_us`; returns how many."""
+        """Delete tasks completed (or skipped) before `before_us`; returns how many."""
         async with self._engine.begin() as conn:
             ids = list(
                 await conn.scalars(
                     select(t_table.c.id).where(
-                        t_table.c.status == "done", t_table.c.completed_us < before_us
+                        t_table.c.status.in_(("done", "skipped")),
+                        t_table.c.completed_us < before_us,
                     )
                 )
             )
@@ -199,66 +284,76 @@ class SqlTaskStore:
 
     # -- firing ----------------------------------------------------------------------------
     async def record_fire(
-        self, reminder_id: str, fire_us: int, fired_us: int, notification_id: str
+        self,
+        reminder_id: str,
+        fire_us: int,
+        fired_us: int,
+        notification_id: str,
+        release_us: int | None = None,
     ) -> FireResult:
-        """Deliver the reminder occurrence due at `fire_us` into its user's inbox, once.
-        Concurrent calls share one transaction."""
-        return await self._fires.submit(_Fire(reminder_id, fire_us, fired_us, notification_id))
+        """Deliver the reminder occurrence due at `fire_us` (held by quiet hours until
+        `release_us`) into its user's inbox, once. A reminder that falls in its user's quiet
+        hours and is not urgent is `held`: rescheduled for when they end. Concurrent calls
+        share one transaction."""
+        fire = _Fire(reminder_id, fire_us, fired_us, notification_id, release_us)
+        return await self._fires.submit(fire)
 
     async def _fire_batch(self, fires: list[_Fire]) -> list[FireResult]:
         ids = list({f.reminder_id for f in fires})
         results: list[FireResult] = []
         notes: list[dict[str, Any]] = []
         delivered: list[dict[str, Any]] = []
-        skipped: list[str] = []
+        states: dict[str, str] = {}
+        held: list[dict[str, Any]] = []
+        intents: list[Intent] = []
         touched: set[str] = set()
         async with self._engine.begin() as conn:
             found: dict[str, Row[Any]] = {}
             seen: set[tuple[str, int]] = set()
             for chunk in chunks(ids):
-                query = (
-                    select(
-                        r_table,
-                        t_table.c.user_id,
-                        t_table.c.title,
-                        t_table.c.status,
-                        t_table.c.due_us,
-                    )
-                    .join(t_table, t_table.c.id == r_table.c.task_id)
-                    .where(r_table.c.id.in_(chunk))
-                )
-                found.update({r.id: r for r in await conn.execute(query)})
+                found.update({r.id: r for r in await conn.execute(_fire_query(chunk))})
                 known = select(n_table.c.reminder_id, n_table.c.scheduled_us).where(
                     n_table.c.reminder_id.in_(chunk)
                 )
                 seen.update((r.reminder_id, r.scheduled_us) for r in await conn.execute(known))
             for fire in fires:
                 row = found.get(fire.reminder_id)
-                if row is None:
-                    results.append("gone")
-                elif row.fire_us != fire.fire_us:
-                    results.append("stale")  # moved since this trigger was scheduled
-                elif (fire.reminder_id, fire.fire_us) in seen or row.state == "delivered":
-                    results.append("duplicate")
-                elif fire.fired_us < fire.fire_us:
-                    results.append("early")  # a clock ahead, or a forged trigger: not yet
-                elif row.status == "done":
-                    if row.state == "scheduled":
-                        skipped.append(fire.reminder_id)
-                        touched.add(row.task_id)
-                    results.append("skipped")
-                else:
-                    touched.add(row.task_id)
+                result = self._judge(fire, row, seen)
+                results.append(result)
+                if row is None or result in ("stale", "duplicate", "early"):
+                    continue
+                touched.add(row.task_id)
+                if result == "skipped" and row.state == "scheduled":
+                    states[fire.reminder_id] = "skipped"
+                elif result == "missed":
+                    states[fire.reminder_id] = "missed"
+                elif result == "held":
+                    release = self._release(row, fire.fire_us)
+                    assert release is not None
+                    held.append({"b_id": fire.reminder_id, "b_held": to_micros(release)})
+                    job = reminder_job(
+                        row.task_id, fire.reminder_id, from_micros(fire.fire_us), release
+                    )
+                    intents.append(Intent(f"reminder-{fire.reminder_id}", job))
+                elif result in ("delivered", "late"):
                     seen.add((fire.reminder_id, fire.fire_us))
-                    lateness_ms = (fire.fired_us - fire.fire_us) / 1000
-                    notes.append(_note_values(fire, row, lateness_ms))
+                    due_us = fire.release_us or fire.fire_us
+                    lateness_ms = (fire.fired_us - due_us) / 1000
+                    notes.append(_note_values(fire, row, lateness_ms, result == "late"))
                     delivered.append(
                         {"b_id": fire.reminder_id, "b_at": fire.fired_us, "b_ms": lateness_ms}
                     )
-                    results.append("delivered")
             if notes:
                 await conn.execute(_insert_ignoring_duplicates(conn), notes)
                 await conn.execute(_DELIVERED, delivered)
+            if held:
+                await conn.execute(_HELD, held)
+            for state in ("skipped", "missed"):
+                chosen = [rid for rid, s in states.items() if s == state]
+                for chunk in chunks(chosen):
+                    await conn.execute(
+                        update(r_table).where(r_table.c.id.in_(chunk)).values(state=state)
+                    )
             # Delivery changes what the task shows: a concurrent edit that read the task
             # before must not write its old reminder states back (its save will retry).
             for chunk in chunks(sorted(touched)):
@@ -267,11 +362,39 @@ class SqlTaskStore:
                     .where(t_table.c.id.in_(chunk))
                     .values(version=t_table.c.version + 1)
                 )
-            for chunk in chunks(skipped):
-                await conn.execute(
-                    update(r_table).where(r_table.c.id.in_(chunk)).values(state="skipped")
-                )
+            await _enqueue(conn, intents)
         return results
+
+    def _judge(self, fire: _Fire, row: Row[Any] | None, seen: set[tuple[str, int]]) -> FireResult:
+        if row is None:
+            return "gone"
+        if row.fire_us != fire.fire_us:
+            return "stale"  # moved since this trigger was scheduled
+        if (fire.reminder_id, fire.fire_us) in seen or row.state == "delivered":
+            return "duplicate"
+        if row.state == "missed":
+            return "duplicate"
+        due_us = fire.release_us or fire.fire_us
+        if fire.fired_us < due_us:
+            return "early"  # a clock ahead, or a forged trigger: not yet
+        if row.status != "open":
+            return "skipped"
+        release = self._release(row, due_us)
+        if release is not None and to_micros(release) > fire.fired_us:
+            return "held"
+        if fire.fired_us - due_us > self._grace_us:
+            return "missed" if self._skip_missed else "late"
+        return "delivered"
+
+    @staticmethod
+    def _release(row: Row[Any], due_us: int) -> Any:
+        """When quiet hours let a reminder due at `due_us` through; None: not held."""
+        if row.urgent or row.quiet_start is None:
+            return None
+        profile = rows.profile(row.user_id, row)
+        assert profile.quiet_hours is not None
+        zone = profile.zone(row.task_timezone)
+        return profile.quiet_hours.release(from_micros(due_us).astimezone(UTC), zone)
 
     # -- notifications ---------------------------------------------------------------------
     async def notifications(
@@ -288,7 +411,7 @@ class SqlTaskStore:
             )
         stmt = stmt.order_by(c.fired_us.desc(), c.id.desc()).limit(limit)
         async with self._engine.connect() as conn:
-            return [_notification(r) for r in await conn.execute(stmt)]
+            return [rows.notification(r) for r in await conn.execute(stmt)]
 
     async def mark_read(self, user_id: str, notification_id: str) -> Notification | None:
         c = n_table.c
@@ -303,7 +426,7 @@ class SqlTaskStore:
                     select(n_table).where(c.id == notification_id, c.user_id == user_id)
                 )
             ).first()
-        return None if row is None else _notification(row)
+        return None if row is None else rows.notification(row)
 
     # -- outbox ----------------------------------------------------------------------------
     async def pending_intents(self, limit: int) -> list[tuple[int, Intent]]:
@@ -320,6 +443,27 @@ class SqlTaskStore:
                 await conn.execute(delete(o_table).where(o_table.c.id.in_(chunk)))
 
 
+def _fire_query(ids: list[str]) -> Any:
+    return (
+        select(
+            r_table,
+            t_table.c.user_id,
+            t_table.c.title,
+            t_table.c.status,
+            t_table.c.due_us,
+            t_table.c.timezone.label("task_timezone"),
+            p_table.c.timezone,
+            p_table.c.quiet_start,
+            p_table.c.quiet_end,
+        )
+        .join(t_table, t_table.c.id == r_table.c.task_id)
+        .outerjoin(p_table, p_table.c.user_id == t_table.c.user_id)
+        .where(r_table.c.id.in_(ids))
+    )
+
+
+_HELD = update(r_table).where(r_table.c.id == bindparam("b_id")).values(held_us=bindparam("b_held"))
+
 _DELIVERED = (
     update(r_table)
     .where(r_table.c.id == bindparam("b_id"))
@@ -334,7 +478,7 @@ def _insert_ignoring_duplicates(conn: AsyncConnection) -> Any:
     )
 
 
-def _note_values(fire: _Fire, row: Row[Any], lateness_ms: float) -> dict[str, Any]:
+def _note_values(fire: _Fire, row: Row[Any], lateness_ms: float, late: bool) -> dict[str, Any]:
     return {
         "id": fire.notification_id,
         "user_id": row.user_id,
@@ -346,6 +490,7 @@ def _note_values(fire: _Fire, row: Row[Any], lateness_ms: float) -> dict[str, An
         "fired_us": fire.fired_us,
         "lateness_ms": lateness_ms,
         "read": False,
+        "late": late,
     }
 
 
@@ -358,8 +503,15 @@ async def _enqueue(conn: AsyncConnection, intents: Sequence[Intent]) -> None:
         await conn.execute(insert(o_table), chunk)
 
 
-async def _with_reminders(conn: AsyncConnection, rows: list[Row[Any]]) -> list[Task]:
-    tasks = [_task(r) for r in rows]
+async def _insert_tasks(conn: AsyncConnection, tasks: Sequence[Task]) -> None:
+    for chunk in chunks([rows.task_values(t) for t in tasks]):
+        await conn.execute(insert(t_table), chunk)
+    for chunk in chunks([v for t in tasks for v in rows.reminder_values(t)]):
+        await conn.execute(insert(r_table), chunk)
+
+
+async def _with_reminders(conn: AsyncConnection, found: list[Row[Any]]) -> list[Task]:
+    tasks = [rows.task(r) for r in found]
     by_id = {t.id: t for t in tasks}
     for chunk in chunks(list(by_id)):
         stmt = (
@@ -368,7 +520,7 @@ async def _with_reminders(conn: AsyncConnection, rows: list[Row[Any]]) -> list[T
             .order_by(r_table.c.task_id, r_table.c.position)
         )
         for r in await conn.execute(stmt):
-            by_id[r.task_id].reminders.append(_reminder(r))
+            by_id[r.task_id].reminders.append(rows.reminder(r))
     return tasks
 
 
@@ -382,95 +534,3 @@ def _message(title: str, due_us: int | None, fire_us: int) -> str:
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _us(value: Any) -> int | None:
-    return None if value is None else to_micros(value)
-
-
-def _task_values(t: Task) -> dict[str, Any]:
-    due_us = _us(t.due_at)
-    return {
-        "id": t.id,
-        "user_id": t.user_id,
-        "title": t.title,
-        "description": t.description,
-        "priority": t.priority,
-        "tags": json.dumps(t.tags),
-        "due_us": due_us,
-        "due_sort_us": _NO_DUE if due_us is None else due_us,
-        "timezone": t.timezone,
-        "status": t.status,
-        "version": t.version,
-        "created_us": to_micros(t.created_at),
-        "updated_us": to_micros(t.updated_at),
-        "completed_us": _us(t.completed_at),
-    }
-
-
-def _reminder_values(t: Task) -> list[dict[str, Any]]:
-    return [
-        {
-            "id": r.id,
-            "task_id": t.id,
-            "position": i,
-            "before": r.before,
-            "offset_us": None if r.offset is None else r.offset // timedelta(microseconds=1),
-            "at_us": _us(r.at),
-            "fire_us": to_micros(r.fire_at),
-            "state": r.state,
-            "delivered_us": _us(r.delivered_at),
-            "lateness_ms": r.lateness_ms,
-        }
-        for i, r in enumerate(t.reminders)
-    ]
-
-
-def _dt(us: int | None) -> Any:
-    return None if us is None else from_micros(us)
-
-
-def _task(r: Row[Any]) -> Task:
-    return Task(
-        id=r.id,
-        user_id=r.user_id,
-        title=r.title,
-        description=r.description,
-        priority=r.priority,
-        tags=json.loads(r.tags),
-        due_at=_dt(r.due_us),
-        timezone=r.timezone,
-        status=r.status,
-        version=r.version,
-        created_at=from_micros(r.created_us),
-        updated_at=from_micros(r.updated_us),
-        completed_at=_dt(r.completed_us),
-    )
-
-
-def _reminder(r: Row[Any]) -> Reminder:
-    return Reminder(
-        id=r.id,
-        fire_at=from_micros(r.fire_us),
-        state=r.state,
-        before=r.before,
-        offset=None if r.offset_us is None else timedelta(microseconds=r.offset_us),
-        at=_dt(r.at_us),
-        delivered_at=_dt(r.delivered_us),
-        lateness_ms=r.lateness_ms,
-    )
-
-
-def _notification(r: Row[Any]) -> Notification:
-    return Notification(
-        id=r.id,
-        user_id=r.user_id,
-        task_id=r.task_id,
-        reminder_id=r.reminder_id,
-        title=r.title,
-        message=r.message,
-        scheduled_for_us=r.scheduled_us,
-        fired_us=r.fired_us,
-        lateness_ms=r.lateness_ms,
-        read=r.read,
-    )
