@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from duetime.clock import Clock
 from duetime.jobs.embedded import EmbeddedJobScheduler
 from duetime.jobs.memory_store import MemoryJobStore
 from duetime.jobs.model import Trigger
+from duetime.timefmt import to_micros
 
 
 class InMemoryJobScheduler(EmbeddedJobScheduler):
@@ -54,3 +55,22 @@ class RecordingHandler:
         return all(
             at >= t.scheduled_at for t, at in zip(self.triggers, self.received_at, strict=True)
         )
+
+
+class ManualClock:
+    """A clock that stands still until moved: `set` and `advance`. Aware UTC."""
+
+    def __init__(self, now: datetime) -> None:
+        self._now = now
+
+    def now(self) -> datetime:
+        return self._now
+
+    def now_micros(self) -> int:
+        return to_micros(self._now)
+
+    def set(self, now: datetime) -> None:
+        self._now = now
+
+    def advance(self, by: timedelta) -> None:
+        self._now += by
