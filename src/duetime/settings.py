@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -51,6 +52,13 @@ class Settings(BaseSettings):
     window_size: int = Field(default=1000, ge=1)
     """Earliest-due jobs held in memory."""
     log_level: str = "info"
+
+    @field_validator("misfire_grace", mode="before")
+    @classmethod
+    def _seconds(cls, value: object) -> object:
+        if isinstance(value, str) and re.fullmatch(r"\d+(\.\d+)?", value.strip()):
+            return float(value)
+        return value
 
     @model_validator(mode="after")
     def _refuse_public_bind_without_token(self) -> Settings:
