@@ -25,7 +25,7 @@ from duetime.db.tables import series as s_table
 from duetime.db.tables import tasks as t_table
 from duetime.db.tables import user_profiles as p_table
 from duetime.tasks import rows
-from duetime.tasks.model import Notification, Series, Task, reminder_job
+from duetime.tasks.model import REMINDER_JOB_PREFIX, Notification, Series, Task, reminder_job
 from duetime.tasks.profile import Profile
 from duetime.timefmt import from_micros, to_micros
 
@@ -334,7 +334,7 @@ class SqlTaskStore:
                     job = reminder_job(
                         row.task_id, fire.reminder_id, from_micros(fire.fire_us), release
                     )
-                    intents.append(Intent(f"reminder-{fire.reminder_id}", job))
+                    intents.append(Intent(f"{REMINDER_JOB_PREFIX}{fire.reminder_id}", job))
                 elif result in ("delivered", "late"):
                     seen.add((fire.reminder_id, fire.fire_us))
                     due_us = fire.release_us or fire.fire_us
