@@ -11,6 +11,8 @@ import os
 import secrets
 import tempfile
 import unicodedata
+from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -136,6 +138,27 @@ def verify_token(secret: str, token: str, *, now: datetime) -> str:
     no `aud`, and a `sub` that `check_user_id` accepts. `iat` is not checked. Everything
     else raises `AuthError` with a short reason; no PyJWT exception escapes.
     """
+    return _verify(secret, token, now).sub
+
+
+@dataclass(frozen=True)
+class _Verified:
+    """What a valid token says, once its signature and claims are checked: only the time
+    claims need checking again at another moment."""
+
+    sub: str
+    exp: float
+    nbf: float | None
+
+    def check_times(self, moment: float) -> None:
+        """The time checks of `verify_token`, in its order and with its messages."""
+        if self.exp + LEEWAY_SECONDS <= moment:
+            raise AuthError("token expired")
+        if self.nbf is not None and self.nbf - LEEWAY_SECONDS > moment:
+            raise AuthError("token not valid yet ('nbf' is in the future)")
+
+
+def _verify(secret: str, token: str, now: datetime) -> _Verified:
     _require_aware(now)
     if len(token) > MAX_TOKEN_CHARS:
         raise AuthError("malformed token: too long")
@@ -146,24 +169,52 @@ def verify_token(secret: str, token: str, *, now: datetime) -> str:
     if header.get("alg") != ALGORITHM:
         raise AuthError(f"token algorithm must be {ALGORITHM}")
     claims = _decode(secret, token)
-    moment = now.timestamp()
     exp = _number_claim(claims, "exp")
     if exp is None:
         raise AuthError("token has no 'exp' claim")
+    moment = now.timestamp()
     if exp + LEEWAY_SECONDS <= moment:
         raise AuthError("token expired")
     nbf = _number_claim(claims, "nbf")
-    if nbf is not None and nbf - LEEWAY_SECONDS > moment:
-        raise AuthError("token not valid yet ('nbf' is in the future)")
+    _Verified("", exp, nbf).check_times(moment)
     if "sub" not in claims:
         raise AuthError("token has no 'sub' claim")
     sub = claims["sub"]
     if not isinstance(sub, str) or not sub:
         raise AuthError("token 'sub' must be a non-empty string")
     try:
-        return check_user_id(sub)
+        return _Verified(check_user_id(sub), exp, nbf)
     except ValueError:
         raise AuthError("token 'sub' is not a valid user id") from None
+
+
+class TokenCache:
+    """`verify_token` with a memory of the tokens it accepted (least recently used first
+    out, at most `max_entries`).
+
+    A token string and secret always carry the same claims, so for a token verified
+    before only its `exp` and `nbf` are checked again, against each call's `now`: an
+    expired token is refused exactly as `verify_token` refuses it. Refused tokens are
+    never remembered.
+    """
+
+    def __init__(self, max_entries: int = 1024) -> None:
+        self._max_entries = max_entries
+        self._entries: OrderedDict[tuple[str, str], _Verified] = OrderedDict()
+
+    def verify(self, secret: str, token: str, *, now: datetime) -> str:
+        key = (secret, token)
+        found = self._entries.get(key)
+        if found is None:
+            found = _verify(secret, token, now)
+            self._entries[key] = found
+            if len(self._entries) > self._max_entries:
+                self._entries.popitem(last=False)
+            return found.sub
+        _require_aware(now)
+        found.check_times(now.timestamp())
+        self._entries.move_to_end(key)
+        return found.sub
 
 
 def _decode(secret: str, token: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from duetime.auth import (
     AuthError,
+    TokenCache,
     check_user_id,
     issue_token,
     load_or_create_secret,
@@ -103,6 +104,67 @@ def test_nbf_is_checked_against_now() -> None:
     with pytest.raises(AuthError, match="not valid yet"):
         verify_token(SECRET, token, now=NOW)
     assert verify_token(SECRET, token, now=NOW + timedelta(minutes=1)) == "a"
+
+
+# -- the cache of verified tokens ----------------------------------------------------------
+
+
+def test_a_cached_token_still_expires_exactly_when_verify_token_says() -> None:
+    cache = TokenCache()
+    token = _token(ttl=timedelta(hours=1))
+    assert cache.verify(SECRET, token, now=NOW) == "alice"
+    assert cache.verify(SECRET, token, now=NOW + timedelta(hours=1, seconds=4)) == "alice"
+    with pytest.raises(AuthError, match="token expired"):
+        cache.verify(SECRET, token, now=NOW + timedelta(hours=1, seconds=5))
+    assert cache.verify(SECRET, token, now=NOW) == "alice"  # the caller's clock decides
+
+
+def test_a_cached_token_is_checked_against_nbf_again() -> None:
+    cache = TokenCache()
+    token = _claims({"sub": "a", "exp": LATER, "nbf": int(NOW.timestamp()) + 60})
+    assert cache.verify(SECRET, token, now=NOW + timedelta(minutes=1)) == "a"
+    with pytest.raises(AuthError, match="not valid yet"):
+        cache.verify(SECRET, token, now=NOW)
+
+
+def test_the_cache_is_per_secret_and_remembers_no_refusal() -> None:
+    cache = TokenCache()
+    token = _token()
+    assert cache.verify(SECRET, token, now=NOW) == "alice"
+    with pytest.raises(AuthError, match="bad signature"):
+        cache.verify(OTHER, token, now=NOW)
+    expired = _token(ttl=timedelta(seconds=-60))
+    for _ in range(2):
+        with pytest.raises(AuthError, match="token expired"):
+            cache.verify(SECRET, expired, now=NOW)
+    with pytest.raises(ValueError, match="aware"):
+        cache.verify(SECRET, token, now=NOW.replace(tzinfo=None))
+
+
+def test_the_cache_keeps_at_most_max_entries() -> None:
+    cache = TokenCache(max_entries=2)
+    tokens = [_token(f"user{i}") for i in range(5)]
+    for i, token in enumerate(tokens):
+        assert cache.verify(SECRET, token, now=NOW) == f"user{i}"
+    assert len(cache._entries) == 2
+    assert cache.verify(SECRET, tokens[0], now=NOW) == "user0"  # verified again
+
+
+@given(st.integers(min_value=-7200, max_value=7200), st.integers(min_value=-7200, max_value=7200))
+def test_the_cache_answers_as_verify_token(exp_offset: int, nbf_offset: int) -> None:
+    base = int(NOW.timestamp())
+    token = _claims({"sub": "a", "exp": base + exp_offset, "nbf": base + nbf_offset})
+    cache = TokenCache()
+    for moment in (NOW - timedelta(hours=1), NOW, NOW + timedelta(minutes=30), NOW):
+        try:
+            expected: str | None = verify_token(SECRET, token, now=moment)
+        except AuthError as exc:
+            expected = f"error: {exc}"
+        try:
+            got: str | None = cache.verify(SECRET, token, now=moment)
+        except AuthError as exc:
+            got = f"error: {exc}"
+        assert got == expected
 
 
 # -- refused tokens ------------------------------------------------------------------------

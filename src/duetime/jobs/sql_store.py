@@ -169,8 +169,12 @@ def _starts(column: Any, prefix: str) -> Any:
     return column.startswith(prefix, autoescape=True) if prefix else true()
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+"""`json.dumps(value, separators=(",", ":"))` without building an encoder per call."""
+
+
 def _dump(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"))
+    return None if value is None else _COMPACT.encode(value)
 
 
 def _load(text: str | None) -> Any:
