@@ -31,7 +31,13 @@ class QuietHours:
             return None
         day = local.date() if now < self.end else local.date() + timedelta(days=1)
         wall = datetime.combine(day, self.end)
-        return wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+        for fold in (0, 1):  # in a repeated hour, the end may be its second pass
+            release = wall.replace(tzinfo=zone, fold=fold).astimezone(UTC)
+            if release > instant:
+                return release
+        return (
+            datetime.combine(day + timedelta(days=1), self.end).replace(tzinfo=zone).astimezone(UTC)
+        )
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,11 @@ So a daily 09:00 stays 09:00 local across DST changes, and occurrences strictly 
 
 from __future__ import annotations
 
+import heapq
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrule, rrulestr
@@ -38,6 +40,7 @@ _PARTS = {
     "FREQ", "UNTIL", "COUNT", "INTERVAL", "BYSECOND", "BYMINUTE", "BYHOUR", "BYDAY",
     "BYMONTHDAY", "BYYEARDAY", "BYWEEKNO", "BYMONTH", "BYSETPOS", "WKST",
 }  # fmt: skip
+_SETTLE = timedelta(days=1)  # more than any DST shift
 _UNTIL = re.compile(r"^\d{8}(T\d{6}Z?)?$")
 
 
@@ -94,15 +97,16 @@ def normalize(text: str) -> str:
 
 def validate(rule: str, start: datetime, zone: ZoneInfo) -> None:
     """Check a normalized rule for a series starting at wall time `start` (naive): UNTIL not
-    before the start, some instance within `HORIZON` unless the rule ends sooner, and no two
-    instances closer than `MIN_GAP`."""
+    before the start, some instance within `HORIZON_YEARS` unless the rule ends sooner, and
+    no two of the rule's instances closer than `MIN_GAP`."""
     until = _until(rule, zone)
     if until is not None and until < start:
         raise RecurrenceError(f"recurrence UNTIL {until:%Y-%m-%d %H:%M} is before the start")
     horizon = _years_later(start, HORIZON_YEARS)
-    previous, seen = start, 0
-    for wall in _instances(rule, start, zone, stop=horizon):
-        if wall - previous < MIN_GAP:
+    previous: datetime | None = None
+    seen = 0
+    for wall in _walls(rule, start, zone, stop=horizon):  # wall time: DST shifts don't count
+        if previous is not None and wall - previous < MIN_GAP:
             minutes = MIN_GAP // timedelta(minutes=1)
             raise RecurrenceError(f"recurrence repeats more often than every {minutes} minutes")
         previous, seen = wall, seen + 1
@@ -113,17 +117,29 @@ def validate(rule: str, start: datetime, zone: ZoneInfo) -> None:
         raise RecurrenceError(f"recurrence never occurs within {HORIZON_YEARS} years of the start")
 
 
+def following(
+    rule: str, start: datetime, zone: ZoneInfo, current: datetime, index: int
+) -> Iterator[tuple[datetime, int]]:
+    """The occurrences after occurrence `index` (at wall time `current`) of the series that
+    starts at `start`, as (wall time, index), in time order, until COUNT or UNTIL ends it.
+    One pass over the rule, however many are taken."""
+    count = _count(rule)
+    after = _instant(current, zone)
+    for wall, instant in _instances(rule, start, zone):
+        if count is not None and index >= count:
+            return
+        if instant > after:
+            index += 1
+            yield wall, index
+
+
 def next_occurrence(
     rule: str, start: datetime, zone: ZoneInfo, current: datetime, index: int
 ) -> datetime | None:
     """The wall time (naive) of occurrence `index + 1` of the series that starts at `start`,
     after occurrence `index` at wall time `current`; None when the series has ended."""
-    count = _count(rule)
-    if count is not None and index >= count:
-        return None
-    for wall in _instances(rule, start, zone):
-        if wall > current and _instant(wall, zone) > _instant(current, zone):
-            return wall
+    for wall, _ in following(rule, start, zone, current, index):
+        return wall
     return None
 
 
@@ -131,14 +147,7 @@ def upcoming(
     rule: str, start: datetime, zone: ZoneInfo, current: datetime, index: int, limit: int
 ) -> list[datetime]:
     """Up to `limit` wall times after occurrence `index` (at `current`), in order."""
-    out: list[datetime] = []
-    while len(out) < limit:
-        wall = next_occurrence(rule, start, zone, current, index)
-        if wall is None:
-            break
-        out.append(wall)
-        current, index = wall, index + 1
-    return out
+    return [wall for wall, _ in islice(following(rule, start, zone, current, index), limit)]
 
 
 def to_instant(wall: datetime, zone: ZoneInfo) -> datetime:
@@ -153,14 +162,16 @@ def to_wall(instant: datetime, zone: ZoneInfo) -> datetime:
 
 def after_completion(
     every: timedelta, date_only: bool, done_at: datetime, wall: datetime, zone: ZoneInfo
-) -> datetime:
-    """The next due wall time of a "repeat after completion" task done at `done_at`: for a
-    whole number of days, that many days after the day it was done, at the series' time of
-    day (`wall`); otherwise exactly `every` after it was done."""
+) -> tuple[datetime, datetime]:
+    """(wall time, instant) of the next due time of a "repeat after completion" task done at
+    `done_at`: for a whole number of days, that many days after the day it was done, at the
+    series' time of day (`wall`); otherwise exactly `every` after it was done."""
     if date_only:
         day = to_wall(done_at, zone).date() + every
-        return datetime.combine(day, wall.time())
-    return to_wall(done_at + every, zone)
+        local = datetime.combine(day, wall.time())
+        return local, _instant(local, zone)
+    due = done_at + every
+    return to_wall(due, zone), due
 
 
 def _instant(wall: datetime, zone: ZoneInfo) -> datetime:
@@ -169,8 +180,28 @@ def _instant(wall: datetime, zone: ZoneInfo) -> datetime:
 
 def _instances(
     rule: str, start: datetime, zone: ZoneInfo, *, stop: datetime | None = None
+) -> Iterator[tuple[datetime, datetime]]:
+    """The rule's (wall time, instant) pairs after `start` in instant order, each instant
+    once; UNTIL (or `stop`) applied, COUNT not (the caller counts).
+
+    Wall times come in order, but a wall time in a DST gap moves forward by the gap and can
+    land after a later, real one (Lord Howe's 02:20 → 02:50 comes after 02:40): a heap puts
+    them back in time order, releasing an instant once no later wall time can precede it."""
+    pending: list[tuple[datetime, datetime]] = []
+    last: datetime | None = None
+    for wall in _walls(rule, start, zone, stop=stop):
+        instant = _instant(wall, zone)
+        heapq.heappush(pending, (instant, wall))
+        while pending and pending[0][0] < instant - _SETTLE:
+            last = yield from _emit(heapq.heappop(pending), last)
+    while pending:
+        last = yield from _emit(heapq.heappop(pending), last)
+
+
+def _walls(
+    rule: str, start: datetime, zone: ZoneInfo, *, stop: datetime | None = None
 ) -> Iterator[datetime]:
-    """The rule's wall times after `start`, UNTIL applied, COUNT not (the caller counts)."""
+    """The rule's wall times after `start`, in wall-time order, UNTIL (or `stop`) applied."""
     until = _until(rule, zone)
     if stop is not None and (until is None or stop < until):
         until = stop
@@ -178,13 +209,17 @@ def _instances(
     assert isinstance(parsed, rrule)
     if until is not None:
         parsed = parsed.replace(until=until)
-    last: datetime | None = None
-    for wall in parsed.xafter(start, inc=False):
-        instant = _instant(wall, zone)
-        if last is not None and instant <= last:
-            continue  # a gap moved this wall time onto one already given
-        last = instant
-        yield wall
+    yield from parsed.xafter(start, inc=False)
+
+
+def _emit(
+    item: tuple[datetime, datetime], last: datetime | None
+) -> Generator[tuple[datetime, datetime], None, datetime | None]:
+    instant, wall = item
+    if last is not None and instant <= last:
+        return last  # two wall times on one instant: one occurrence
+    yield wall, instant
+    return instant
 
 
 def _check_month_days(parts: dict[str, str]) -> None:

@@ -19,7 +19,7 @@ from duetime.tasks.profile import Profile
 from duetime.timefmt import parse_iso_duration
 
 _DAYS = re.compile(r"P(\d{1,4})([DW])")
-MAX_SKIPPED = 10_000  # rule instances passed over looking for a future one
+MAX_DAYS = 3660  # about 10 years
 
 
 @dataclass(frozen=True)
@@ -38,12 +38,14 @@ def parse_repeat_after(text: str) -> RepeatAfter:
         days = int(match[1]) * (7 if match[2] == "W" else 1)
         if days < 1:
             raise TaskRuleError("repeat_after must be at least one day (P1D) or 15 minutes")
+        if days > MAX_DAYS:
+            raise TaskRuleError(f"repeat_after {text!r} must be at most 10 years")
         return RepeatAfter(text, timedelta(days=days), True)
     try:
         every = parse_iso_duration(text)
     except ValueError as exc:
         raise TaskRuleError(f"repeat_after: {exc}") from None
-    if every < recurrence.MIN_GAP or every > timedelta(days=3660):
+    if every < recurrence.MIN_GAP or every > timedelta(days=MAX_DAYS):
         raise TaskRuleError(
             f"repeat_after {text!r} must be between 15 minutes (PT15M) and 10 years"
         )
@@ -75,7 +77,7 @@ def start_series(
         raise TaskRuleError("a task repeats by a recurrence rule or by repeat_after, not both")
     zone = zone_of(task.timezone, profile)
     start = wall_time(task, zone)
-    check(rule, repeat_after, start, zone)
+    rule = check(rule, repeat_after, start, zone)
     series = Series(
         id=new_id(),
         user_id=task.user_id,
@@ -95,43 +97,48 @@ def start_series(
     return series
 
 
-def check(rule: str | None, repeat_after: str | None, start: datetime, zone: ZoneInfo) -> None:
+def check(
+    rule: str | None, repeat_after: str | None, start: datetime, zone: ZoneInfo
+) -> str | None:
+    """Validate a series' repetition from wall time `start`; returns the normalized rule."""
     try:
         if rule is not None:
+            rule = recurrence.normalize(rule)
             recurrence.validate(rule, start, zone)
         if repeat_after is not None:
             parse_repeat_after(repeat_after)
     except recurrence.RecurrenceError as exc:
         raise TaskRuleError(str(exc)) from None
+    return rule
 
 
 def next_task(series: Series, done: Task, profile: Profile, now: datetime) -> Task | None:
     """The occurrence after `done` (completed or skipped at `now`), or None when the series
-    is stopped or over."""
+    is stopped or over. Always due after `now`."""
     if not series.active:
         return None
     zone = zone_of(series.timezone, profile)
     index = done.occurrence or 1
+    elapsed = False  # due a duration after completion: an instant, not a wall time
     if series.repeat_after is not None:
         repeat = parse_repeat_after(series.repeat_after)
-        wall: datetime | None = recurrence.after_completion(
+        wall, due = recurrence.after_completion(
             repeat.every, repeat.date_only, now, series.start_local, zone
         )
+        elapsed = not repeat.date_only
         index += 1
     else:
         assert series.rule is not None
-        wall = done.occurrence_local or series.start_local
-        for _ in range(MAX_SKIPPED):
-            wall = recurrence.next_occurrence(series.rule, series.start_local, zone, wall, index)
-            if wall is None:
-                return None
-            index += 1
-            if recurrence.to_instant(wall, zone) > now:
+        current = done.occurrence_local or series.start_local
+        for wall, position in recurrence.following(
+            series.rule, series.start_local, zone, current, index
+        ):
+            due = recurrence.to_instant(wall, zone)
+            if due > now:
+                index = position
                 break
         else:
             return None
-    assert wall is not None
-    due = recurrence.to_instant(wall, zone)
     return Task(
         id=new_id(),
         user_id=series.user_id,
@@ -144,7 +151,7 @@ def next_task(series: Series, done: Task, profile: Profile, now: datetime) -> Ta
         created_at=now,
         updated_at=now,
         reminders=build_reminders(series.reminders, due, now),
-        due_local=wall,
+        due_local=None if elapsed else wall,
         series_id=series.id,
         occurrence=index,
         occurrence_local=wall,

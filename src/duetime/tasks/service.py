@@ -326,7 +326,7 @@ class TaskService:
             task.occurrence_local = updated.start_local
         if updated.active and task.due_at is not None:
             zone = zone_of(updated.timezone, await profiles.get())
-            check(updated.rule, updated.repeat_after, updated.start_local, zone)
+            updated.rule = check(updated.rule, updated.repeat_after, updated.start_local, zone)
         return updated
 
     def _set_status(
