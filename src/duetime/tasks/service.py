@@ -5,11 +5,13 @@ are "not found"."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from duetime.clock import Clock
+from duetime.events.model import TaskEventKind, task_event
 from duetime.jobs import Job, JobScheduler, Trigger
 from duetime.tasks.model import (
     Priority,
@@ -73,10 +75,23 @@ def _cancel(reminder: Reminder) -> Intent:
 
 
 class TaskService:
-    def __init__(self, store: SqlTaskStore, relay: SchedulingRelay, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: SqlTaskStore,
+        relay: SchedulingRelay,
+        clock: Clock,
+        *,
+        on_events: Callable[[], None] = lambda: None,
+        on_fire: Callable[[], None] = lambda: None,
+    ) -> None:
+        """`on_events` is called after every commit that wrote events to the outbox (it
+        wakes the event relay); `on_fire` after a reminder reached the inbox (it wakes the
+        event relay and the delivery worker)."""
         self._store = store
         self._relay = relay
         self._clock = clock
+        self._on_events = on_events
+        self._on_fire = on_fire
 
     # -- commands --------------------------------------------------------------------------
     async def create(
@@ -94,8 +109,9 @@ class TaskService:
         intents = [
             reminder_intent(t, r) for t in tasks for r in t.reminders if r.state == "scheduled"
         ]
-        await self._store.add(tasks, intents)
+        await self._store.add(tasks, intents, [task_event("created", t, now) for t in tasks])
         self._relay.kick()
+        self._on_events()
         return tasks, len(intents)
 
     def _new_task(self, user_id: str, inp: TaskInput, now: datetime) -> Task:
@@ -142,10 +158,15 @@ class TaskService:
             old = await self.get(user_id, task_id)
             if if_version is not None and old.version != if_version:
                 raise VersionMismatch(old.version)
-            task, intents = self._apply(old, changes, self._clock.now())
-            if await self._store.save(task, old.version, intents):
+            now = self._clock.now()
+            task, intents = self._apply(old, changes, now)
+            kind: TaskEventKind = (
+                "completed" if task.status == "done" and old.status != "done" else "updated"
+            )
+            if await self._store.save(task, old.version, intents, [task_event(kind, task, now)]):
                 if intents:
                     self._relay.kick()
+                self._on_events()
                 return task
             if if_version is not None:
                 raise VersionMismatch((await self.get(user_id, task_id)).version)
@@ -194,10 +215,13 @@ class TaskService:
     async def delete(self, user_id: str, task_id: str) -> None:
         task = await self.get(user_id, task_id)
         intents = [_cancel(r) for r in task.reminders if r.state == "scheduled"]
-        if not await self._store.remove(user_id, task_id, intents):
+        now = self._clock.now()
+        events = [task_event("deleted", task, now)]
+        if not await self._store.remove(user_id, task_id, intents, events, to_micros(now)):
             raise TaskNotFound(task_id)
         if intents:
             self._relay.kick()
+        self._on_events()
 
     # -- notifications ---------------------------------------------------------------------
     async def notifications(
@@ -226,6 +250,8 @@ class TaskService:
         )
         if result == "early":
             raise ReminderNotDue(f"reminder {data['reminder_id']} is not due yet")
+        if result == "delivered":
+            self._on_fire()
         log.debug("reminder %s: %s", data["reminder_id"], result)
 
     async def schedule_maintenance(self, scheduler: JobScheduler) -> None:

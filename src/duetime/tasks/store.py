@@ -7,7 +7,7 @@ together (the transactional outbox); `SchedulingRelay` carries the intents to th
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
@@ -22,6 +22,8 @@ from duetime.db.tables import notifications as n_table
 from duetime.db.tables import reminders as r_table
 from duetime.db.tables import schedule_outbox as o_table
 from duetime.db.tables import tasks as t_table
+from duetime.events.model import OutgoingEvent
+from duetime.events.store import write_events
 from duetime.tasks.model import Reminder, Task
 from duetime.timefmt import from_micros, to_micros
 
@@ -66,7 +68,15 @@ class Notification:
 FireResult = Literal["delivered", "duplicate", "skipped", "stale", "gone", "early"]
 
 
-_Add = tuple[Sequence[Task], Sequence[Intent]]
+_Add = tuple[Sequence[Task], Sequence[Intent], Sequence[OutgoingEvent]]
+
+FireHook = Callable[[AsyncConnection, list[dict[str, Any]]], Awaitable[None]]
+"""Runs in the transaction that put notifications (their row values) into the inbox; each
+notification is passed once, however often its reminder fired."""
+
+
+async def _no_hook(conn: AsyncConnection, notes: list[dict[str, Any]]) -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -78,8 +88,9 @@ class _Fire:
 
 
 class SqlTaskStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, on_fire: FireHook = _no_hook) -> None:
         self._engine = engine
+        self._on_fire = on_fire
         self._adds: Batcher[_Add, None] = Batcher(self._add_batch)
         self._fires: Batcher[_Fire, FireResult] = Batcher(self._fire_batch)
 
@@ -88,20 +99,27 @@ class SqlTaskStore:
         await self._fires.close()
 
     # -- tasks -----------------------------------------------------------------------------
-    async def add(self, tasks: Sequence[Task], intents: Sequence[Intent]) -> None:
-        """Insert tasks with their reminders and intents. Concurrent calls share one
+    async def add(
+        self,
+        tasks: Sequence[Task],
+        intents: Sequence[Intent],
+        events: Sequence[OutgoingEvent] = (),
+    ) -> None:
+        """Insert tasks with their reminders, intents and events. Concurrent calls share one
         transaction (group commit)."""
-        await self._adds.submit((tasks, intents))
+        await self._adds.submit((tasks, intents, events))
 
     async def _add_batch(self, items: list[_Add]) -> list[None]:
-        tasks = [t for batch, _ in items for t in batch]
-        intents = [i for _, batch in items for i in batch]
+        tasks = [t for batch, _, _ in items for t in batch]
+        intents = [i for _, batch, _ in items for i in batch]
+        events = [e for _, _, batch in items for e in batch]
         async with self._engine.begin() as conn:
             for chunk in chunks([_task_values(t) for t in tasks]):
                 await conn.execute(insert(t_table), chunk)
             for chunk in chunks([v for t in tasks for v in _reminder_values(t)]):
                 await conn.execute(insert(r_table), chunk)
             await _enqueue(conn, intents)
+            await write_events(conn, events, _now_us(tasks))
         return [None] * len(items)
 
     async def get(self, user_id: str, task_id: str) -> Task | None:
@@ -115,7 +133,13 @@ class SqlTaskStore:
                 return None
             return (await _with_reminders(conn, [row]))[0]
 
-    async def save(self, task: Task, expected_version: int, intents: Sequence[Intent]) -> bool:
+    async def save(
+        self,
+        task: Task,
+        expected_version: int,
+        intents: Sequence[Intent],
+        events: Sequence[OutgoingEvent] = (),
+    ) -> bool:
         """Write `task` (its version already bumped) if the stored one still has
         `expected_version`; False if it changed or vanished meanwhile."""
         values = _task_values(task)
@@ -136,9 +160,17 @@ class SqlTaskStore:
             if reminder_rows:
                 await conn.execute(insert(r_table), reminder_rows)
             await _enqueue(conn, intents)
+            await write_events(conn, events, to_micros(task.updated_at))
         return True
 
-    async def remove(self, user_id: str, task_id: str, intents: Sequence[Intent]) -> bool:
+    async def remove(
+        self,
+        user_id: str,
+        task_id: str,
+        intents: Sequence[Intent],
+        events: Sequence[OutgoingEvent] = (),
+        now_us: int = 0,
+    ) -> bool:
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 delete(t_table).where(t_table.c.id == task_id, t_table.c.user_id == user_id)
@@ -147,6 +179,7 @@ class SqlTaskStore:
                 return False
             await conn.execute(delete(r_table).where(r_table.c.task_id == task_id))
             await _enqueue(conn, intents)
+            await write_events(conn, events, now_us)
         return True
 
     async def query(self, user_id: str, q: TaskQuery) -> list[Task]:
@@ -259,6 +292,7 @@ class SqlTaskStore:
             if notes:
                 await conn.execute(_insert_ignoring_duplicates(conn), notes)
                 await conn.execute(_DELIVERED, delivered)
+                await self._on_fire(conn, await _inserted(conn, notes))
             # Delivery changes what the task shows: a concurrent edit that read the task
             # before must not write its old reminder states back (its save will retry).
             for chunk in chunks(sorted(touched)):
@@ -347,6 +381,18 @@ def _note_values(fire: _Fire, row: Row[Any], lateness_ms: float) -> dict[str, An
         "lateness_ms": lateness_ms,
         "read": False,
     }
+
+
+async def _inserted(conn: AsyncConnection, notes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The notes this transaction inserted (not those another replica inserted first)."""
+    ids: set[str] = set()
+    for chunk in chunks([n["id"] for n in notes]):
+        ids.update(await conn.scalars(select(n_table.c.id).where(n_table.c.id.in_(chunk))))
+    return [n for n in notes if n["id"] in ids]
+
+
+def _now_us(tasks: Sequence[Task]) -> int:
+    return max((to_micros(t.updated_at) for t in tasks), default=0)
 
 
 async def _enqueue(conn: AsyncConnection, intents: Sequence[Intent]) -> None:
