@@ -29,14 +29,17 @@ class _Handler:
 
 
 class SmtpServer:
-    def __init__(self) -> None:
+    def __init__(self, **options: Any) -> None:
+        """`options` go to aiosmtpd's `Controller` (e.g. `tls_context`, `ssl_context`)."""
         self.messages: list[tuple[list[str], EmailMessage]] = []
         self.answer = "250 OK"
         self.cond = threading.Condition()
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = int(s.getsockname()[1])
-        self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
+        self._controller = Controller(
+            _Handler(self), hostname="127.0.0.1", port=self.port, **options
+        )
 
     def start(self) -> SmtpServer:
         self._controller.start()
