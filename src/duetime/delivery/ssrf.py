@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from urllib.parse import quote, urlsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 MAX_URL_LENGTH = 2048
@@ -38,8 +39,20 @@ def forbidden_reason(ip: IPAddress) -> str | None:
     return None
 
 
-def parse_webhook_url(url: str) -> tuple[str, str, int]:
-    """(scheme, host, port) of a syntactically acceptable webhook URL; raises UnsafeTarget."""
+@dataclass(frozen=True)
+class Target:
+    """A checked webhook URL, split for the HTTP client."""
+
+    scheme: str
+    host: str  # lower case, IDNA-encoded; without brackets for IPv6
+    port: int
+    host_header: str  # as in the `Host` header
+    request_target: str  # path and query, percent-encoded
+    addresses: tuple[IPAddress, ...] = ()
+
+
+def split_webhook_url(url: str) -> Target:
+    """A syntactically acceptable webhook URL, split; raises UnsafeTarget."""
     if len(url) > MAX_URL_LENGTH:
         raise UnsafeTarget(f"webhook URL is longer than {MAX_URL_LENGTH} characters")
     if any(ch.isspace() or ord(ch) < 32 for ch in url):
@@ -59,7 +72,22 @@ def parse_webhook_url(url: str) -> tuple[str, str, int]:
         raise UnsafeTarget("webhook URL must not contain a user name or password")
     if parts.fragment:
         raise UnsafeTarget("webhook URL must not contain a fragment (#...)")
-    return scheme, host, port or (443 if scheme == "https" else 80)
+    try:
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise UnsafeTarget(f"webhook URL host {host!r} is not a valid name") from None
+    default = 443 if scheme == "https" else 80
+    shown = f"[{host}]" if ":" in host else host
+    host_header = shown if port in (None, default) else f"{shown}:{port}"
+    path = quote(parts.path or "/", safe="/%:@!$&'()*+,;=~-._")
+    query = quote(parts.query, safe="/%:@!$&'()*+,;=~-._?")
+    return Target(scheme, host, port or default, host_header, path + (f"?{query}" if query else ""))
+
+
+def parse_webhook_url(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of a syntactically acceptable webhook URL; raises UnsafeTarget."""
+    target = split_webhook_url(url)
+    return target.scheme, target.host, target.port
 
 
 async def resolve(host: str, port: int, *, timeout: float = 5.0) -> list[IPAddress]:
@@ -84,11 +112,12 @@ async def resolve(host: str, port: int, *, timeout: float = 5.0) -> list[IPAddre
     return found
 
 
-async def check_target(url: str, *, allow_private: bool) -> tuple[str, list[IPAddress]]:
-    """The host of `url` and the addresses it may be called on; raises UnsafeTarget when the
+async def check_target(url: str, *, allow_private: bool) -> Target:
+    """`url` split, with the addresses it may be called on; raises UnsafeTarget when the
     URL is malformed, does not resolve, or resolves to any forbidden address."""
-    _, host, port = parse_webhook_url(url)
-    addresses = await resolve(host, port)
+    target = split_webhook_url(url)
+    host = target.host
+    addresses = await resolve(host, target.port)
     if not allow_private:
         for address in addresses:
             reason = forbidden_reason(address)
@@ -97,4 +126,11 @@ async def check_target(url: str, *, allow_private: bool) -> tuple[str, list[IPAd
                     f"webhook host {host!r} resolves to {address}, {reason}; "
                     "duetime only calls public addresses"
                 )
-    return host, addresses
+    return Target(
+        target.scheme,
+        host,
+        target.port,
+        target.host_header,
+        target.request_target,
+        tuple(addresses),
+    )

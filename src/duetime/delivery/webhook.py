@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import ssl
 import time
 
-import httpx
-
 from duetime import __version__
+from duetime.delivery.http1 import Http1Client, HttpError, HttpTimeout
 from duetime.delivery.model import Claimed, Outcome
 from duetime.delivery.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
 from duetime.delivery.ssrf import UnsafeTarget, check_target
@@ -22,8 +22,9 @@ class WebhookChannel:
     `duetime-event-id`, `duetime-attempt`, `duetime-timestamp` and `duetime-signature`
     (see `duetime.delivery.signing`). 2xx is delivered; 408, 425, 429 and 5xx, timeouts and
     connection errors are retried (honouring `Retry-After` seconds); redirects and other
-    statuses are permanent failures. The target is checked for SSRF before each attempt; a
-    plain-http target is called on the very address that was checked (no second lookup).
+    statuses are permanent failures. The target is checked for SSRF before each attempt and
+    called on the very address that was checked (no second lookup); for https the
+    certificate must match the URL's host.
     """
 
     def __init__(
@@ -32,17 +33,14 @@ class WebhookChannel:
         timeout: float = 10.0,
         max_connections: int = 100,
         allow_private: bool = False,
-        transport: httpx.AsyncBaseTransport | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._allow_private = allow_private
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-            follow_redirects=False,
-            transport=transport,
-            headers={"user-agent": f"duetime/{__version__}"},
+        self._client = Http1Client(
+            timeout=timeout,
+            max_connections=max_connections,
+            ssl_context=ssl_context,
+            user_agent=f"duetime/{__version__}",
         )
 
     async def aclose(self) -> None:
@@ -51,32 +49,36 @@ class WebhookChannel:
     async def send(self, claimed: Claimed) -> Outcome:
         delivery = claimed.delivery
         try:
-            host, addresses = await check_target(delivery.target, allow_private=self._allow_private)
+            target = await check_target(delivery.target, allow_private=self._allow_private)
         except UnsafeTarget as exc:
             return Outcome(False, error=str(exc), permanent=True)
-        url = httpx.URL(delivery.target)
-        headers = {"content-type": "application/json"}
-        if url.scheme == "http":  # pin the checked address; https relies on TLS names
-            headers["host"] = url.netloc.decode("ascii")
-            url = url.copy_with(host=str(addresses[0]))
+        host = target.host
         body = delivery.payload.encode()
         timestamp = int(time.time())
-        headers.update(
-            {
-                "idempotency-key": delivery.id,
-                "duetime-event-id": delivery.event_id,
-                "duetime-attempt": str(claimed.attempt),
-                TIMESTAMP_HEADER: str(timestamp),
-                SIGNATURE_HEADER: signature(claimed.secret, timestamp, body),
-            }
-        )
+        headers = {
+            "content-type": "application/json",
+            "idempotency-key": delivery.id,
+            "duetime-event-id": delivery.event_id,
+            "duetime-attempt": str(claimed.attempt),
+            TIMESTAMP_HEADER: str(timestamp),
+            SIGNATURE_HEADER: signature(claimed.secret, timestamp, body),
+        }
         try:
-            response = await self._client.post(url, content=body, headers=headers)
-        except httpx.TimeoutException:
+            answer = await self._client.post(
+                scheme=target.scheme,
+                connect_host=str(target.addresses[0]),
+                port=target.port,
+                host_header=target.host_header,
+                server_name=target.host,
+                target=target.request_target,
+                body=body,
+                headers=headers,
+            )
+        except HttpTimeout:
             return Outcome(False, error=f"no answer from {host} in time")
-        except httpx.HTTPError as exc:
-            return Outcome(False, error=f"cannot reach {host}: {type(exc).__name__}: {exc}")
-        status = response.status_code
+        except HttpError as exc:
+            return Outcome(False, error=f"cannot reach {host}: {exc}")
+        status = answer.status
         if 200 <= status < 300:
             return Outcome(True, http_status=status)
         if 300 <= status < 400:
@@ -92,7 +94,7 @@ class WebhookChannel:
             error=f"HTTP {status}",
             http_status=status,
             permanent=not retryable,
-            retry_after=_retry_after(response.headers.get("retry-after")),
+            retry_after=_retry_after(answer.headers.get("retry-after")),
         )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable, Mapping
 
 from duetime.clock import Clock
@@ -55,6 +56,8 @@ class DeliveryWorker:
         self._rand = rand
         self._wakeup = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
+        self._ready: deque[Claimed] = deque()  # claimed, waiting for a free slot
+        self._next_us: int | None = None
         self._task: asyncio.Task[None] | None = None
 
     def kick(self) -> None:
@@ -91,27 +94,32 @@ class DeliveryWorker:
                 delay = min(delay * 2, 30.0)
 
     async def _step(self) -> None:
+        """Claim due deliveries in batches of up to twice the concurrency, start them as
+        slots free up, and sleep until the next one is due or something changes."""
         self._wakeup.clear()
-        free = self._concurrency - len(self._inflight)
-        if free > 0:
-            claimed = await self._store.claim(self._clock.now_micros(), free, self.lease_us)
-            for item in claimed:
-                task = asyncio.create_task(self._attempt(item))
-                self._inflight.add(task)
-                task.add_done_callback(self._done)
-            if len(claimed) == free:
-                return  # maybe more are due: claim again once slots free up
-        if len(self._inflight) >= self._concurrency:
-            await self._wakeup.wait()  # a slot frees up
-            return
-        next_us = await self._store.next_due_us()
+        self._start_ready()
+        held = len(self._inflight) + len(self._ready)
+        if held <= self._concurrency:  # at least half the buffer is free: refill it
+            want = 2 * self._concurrency - held
+            claimed = await self._store.claim(self._clock.now_micros(), want, self.lease_us)
+            self._ready.extend(claimed)
+            self._start_ready()
+            if len(claimed) == want:
+                return  # maybe more are due
+            self._next_us = await self._store.next_due_us()
         timeout = _MAX_SLEEP
-        if next_us is not None:
-            timeout = min(_MAX_SLEEP, max(0.0, (next_us - self._clock.now_micros()) / 1e6))
-        if timeout > 0:
+        if self._next_us is not None:
+            timeout = min(_MAX_SLEEP, max(0.0, (self._next_us - self._clock.now_micros()) / 1e6))
+        if timeout > 0 or held > self._concurrency:
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
+                async with asyncio.timeout(timeout or None):
                     await self._wakeup.wait()
+
+    def _start_ready(self) -> None:
+        while self._ready and len(self._inflight) < self._concurrency:
+            task = asyncio.create_task(self._attempt(self._ready.popleft()))
+            self._inflight.add(task)
+            task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
