@@ -53,9 +53,9 @@ async def app(scope, receive, send):
 
 async def run(total: int, concurrency: int, port: int) -> None:
     workdir = tempfile.mkdtemp(prefix="duetime-bench-")
-    with open(os.path.join(workdir, "receiver.py"), "w") as f:
+    with open(os.path.join(workdir, "receiver.py"), "w") as f:  # noqa: ASYNC230
         f.write(RECEIVER)
-    receiver = subprocess.Popen(
+    receiver = subprocess.Popen(  # noqa: ASYNC220
         [
             sys.executable,
             "-m",
