@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from duetime.delivery.hub import NotificationHub
 from duetime.delivery.model import (
     ChannelSettings,
     Claimed,
@@ -21,10 +22,15 @@ from duetime.delivery.model import (
     check_email,
 )
 from duetime.delivery.signing import new_secret, signature, verify
-from duetime.delivery.ssrf import UnsafeTarget, forbidden_reason, parse_webhook_url
+from duetime.delivery.ssrf import (
+    UnsafeTarget,
+    forbidden_reason,
+    parse_webhook_url,
+    split_webhook_url,
+)
 from duetime.delivery.store import SqlDeliveryStore
 from duetime.delivery.worker import DeliveryWorker
-from duetime.events.model import TASK_TOPIC, task_event
+from duetime.events.model import TASK_TOPIC, PublishedEvent, task_event
 from duetime.tasks.model import Task
 
 POLICY = RetryPolicy(max_attempts=5, base_delay=1.0, max_delay=60.0, attempt_timeout=5.0)
@@ -210,3 +216,36 @@ def test_task_events_are_cloudevents() -> None:
     assert body["data"]["title"] == "Pay" and len(body["id"]) == 32
     assert task_event("deleted", task, now).body["data"] == {"task_id": "t1", "user_id": "alice"}
     json.dumps(body)  # JSON-ready
+
+
+def test_webhook_urls_split_for_the_client() -> None:
+    t = split_webhook_url("https://Hooks.Example.com/a%20b/ü?x=1&y=ä")
+    assert (t.scheme, t.host, t.port, t.host_header) == ("https", "hooks.example.com", 443, t.host)
+    assert t.request_target == "/a%20b/%C3%BC?x=1&y=%C3%A4"
+    v6 = split_webhook_url("http://[2606:4700::1]:8080")
+    assert (v6.host, v6.port, v6.host_header, v6.request_target) == (
+        "2606:4700::1",
+        8080,
+        "[2606:4700::1]:8080",
+        "/",
+    )
+    assert split_webhook_url("http://bücher.example/").host == "xn--bcher-kva.example"
+
+
+def _event(seq: int, user: str, type_: str = "io.duetime.reminder.due") -> PublishedEvent:
+    return PublishedEvent(seq, user, "reminders", {"type": type_, "data": {}})
+
+
+def test_the_hub_routes_in_app_events_to_their_users_streams_only() -> None:
+    hub = NotificationHub(queue_size=2)
+    alice, alice2, bob = hub.subscribe("alice"), hub.subscribe("alice"), hub.subscribe("bob")
+    hub(_event(1, "alice"))
+    hub(_event(2, "alice", "io.duetime.reminder.delivered"))  # not an in-app event
+    assert alice.queue.qsize() == alice2.queue.qsize() == 1 and bob.queue.empty()
+    hub(_event(3, "alice"))
+    hub(_event(4, "alice"))  # the queue holds 2: the stream is marked to catch up
+    assert alice.lagged and alice.queue.qsize() == 2
+    hub.unsubscribe(alice)
+    hub.unsubscribe(alice2)
+    hub.unsubscribe(bob)
+    assert hub.connected == 0
