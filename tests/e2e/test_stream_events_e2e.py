@@ -188,3 +188,16 @@ def test_completing_a_task_emits_task_completed(server: Server) -> None:
         assert datetime.fromisoformat(log[1]["event"]["time"]) <= datetime.now(UTC) + timedelta(
             seconds=1
         )
+
+
+def test_open_streams_do_not_hold_up_shutdown(server: Server, streams: list[SseClient]) -> None:
+    live = SseClient(server, "alice")
+    streams.append(live)
+    wait_until(lambda: live.status == 200, what="stream open")
+    assert server.proc is not None
+    began = time.monotonic()
+    server.proc.terminate()
+    server.proc.wait(15)  # uvicorn re-raises SIGTERM once it has shut down cleanly
+    assert time.monotonic() - began < 8  # the stream was ended, not waited for
+    log = server._log.read_text()
+    assert "Application shutdown complete" in log and "ERROR" not in log

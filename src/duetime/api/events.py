@@ -57,7 +57,7 @@ async def _stream(
             async for chunk in _backlog(log, sub.user_id, cursor):
                 cursor = int(chunk[0])
                 yield chunk[1]
-        while True:
+        while not sub.closed:
             if sub.lagged:  # the queue overflowed: read what was missed from the log
                 sub.lagged = False
                 async for chunk in _backlog(log, sub.user_id, cursor):
@@ -67,7 +67,7 @@ async def _stream(
                 event = sub.queue.get_nowait()
             except asyncio.QueueEmpty:
                 sub.changed.clear()
-                if sub.queue.empty() and not sub.lagged:
+                if sub.queue.empty() and not sub.lagged and not sub.closed:
                     try:
                         async with asyncio.timeout(heartbeat):
                             await sub.changed.wait()

@@ -20,6 +20,7 @@ class Subscription:
         self.user_id = user_id
         self.queue: asyncio.Queue[PublishedEvent] = asyncio.Queue(size)
         self.lagged = False
+        self.closed = False  # the server is stopping: end the stream
         self.changed = asyncio.Event()
 
     def offer(self, event: PublishedEvent) -> None:
@@ -34,11 +35,21 @@ class NotificationHub:
     def __init__(self, *, queue_size: int = 1000) -> None:
         self._queue_size = queue_size
         self._by_user: dict[str, set[Subscription]] = defaultdict(set)
+        self._closing = False
 
     def subscribe(self, user_id: str) -> Subscription:
         sub = Subscription(user_id, self._queue_size)
+        sub.closed = self._closing
         self._by_user[user_id].add(sub)
         return sub
+
+    def close_all(self) -> None:
+        """End every stream (the server is stopping); later ones end at once."""
+        self._closing = True
+        for subs in self._by_user.values():
+            for sub in subs:
+                sub.closed = True
+                sub.changed.set()
 
     def unsubscribe(self, sub: Subscription) -> None:
         subs = self._by_user.get(sub.user_id)
