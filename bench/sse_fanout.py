@@ -110,8 +110,8 @@ async def run(clients: int, rounds: int, port: int) -> None:
                 all_latencies += latencies
                 print(
                     f"round {r + 1}: reached {len(got)}/{clients}; from fired_at: "
-                    f"p50 {_pct(latencies, 0.5):.1f} ms, p99 {_pct(latencies, 0.99):.1f} ms, "
-                    f"max {max(latencies):.1f} ms"
+                    f"first {min(latencies):.1f} ms, p50 {_pct(latencies, 0.5):.1f} ms, "
+                    f"p99 {_pct(latencies, 0.99):.1f} ms, max {max(latencies):.1f} ms"
                 )
             print(
                 f"all rounds: p50 {_pct(all_latencies, 0.5):.1f} ms, "
