@@ -5,7 +5,8 @@
 Writes N pending deliveries to a SQLite database (as reminders reaching the inbox do), then
 starts the delivery worker with the real `WebhookChannel` and times until every delivery is
 recorded as delivered (signing, the SSRF check, the HTTP POST, the attempt row and the
-state update included). The receiver is a separate process (uvicorn, one worker) on loopback;
+state update included, and the event relay publishing each `reminder.delivered` event,
+as in the service). The receiver is a separate process (uvicorn, one worker) on loopback;
 both share the machine's cores.
 """
 
@@ -30,6 +31,9 @@ from duetime.delivery.model import RetryPolicy
 from duetime.delivery.store import SqlDeliveryStore
 from duetime.delivery.webhook import WebhookChannel
 from duetime.delivery.worker import DeliveryWorker
+from duetime.events.embedded import EmbeddedEventPublisher
+from duetime.events.relay import EventRelay
+from duetime.events.store import SqlEventStore
 from duetime.tasks.model import new_id
 
 RECEIVER = """
@@ -116,8 +120,15 @@ async def run(total: int, concurrency: int, port: int) -> None:
                 await conn.execute(insert(deliveries), rows[i : i + 500])
         store = SqlDeliveryStore(engine)
         channel = WebhookChannel(allow_private=True, max_connections=concurrency)
+        relay = EventRelay(SqlEventStore(engine), EmbeddedEventPublisher(), SystemClock())
+        await relay.start()  # publishes the reminder.delivered events, as in the service
         worker = DeliveryWorker(
-            store, {"webhook": channel}, SystemClock(), RetryPolicy(), concurrency=concurrency
+            store,
+            {"webhook": channel},
+            SystemClock(),
+            RetryPolicy(),
+            concurrency=concurrency,
+            on_recorded=relay.kick,
         )
         began = time.perf_counter()
         cpu = time.process_time()
@@ -134,6 +145,7 @@ async def run(total: int, concurrency: int, port: int) -> None:
         elapsed = time.perf_counter() - began
         cpu = time.process_time() - cpu
         await worker.stop()
+        await relay.stop()
         await channel.aclose()
         await store.close()
         async with httpx.AsyncClient() as probe:

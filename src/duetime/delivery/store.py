@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +42,7 @@ class ReplayConflict(Exception):
     """The delivery is not a dead letter (any more): it is pending or delivered."""
 
 
-_RECORD = (
+_RECORD = (  # a retry or a dead letter
     update(d_table)
     .where(d_table.c.id == bindparam("b_id"))
     .values(
@@ -146,6 +147,10 @@ class SqlDeliveryStore:
 
     async def _record_batch(self, results: list[Result]) -> list[None]:
         now_us = max(r.attempt.finished_us for r in results)
+        succeeded: dict[int, list[str]] = defaultdict(list)  # by attempt number
+        for r in results:
+            if r.state == "delivered":
+                succeeded[r.attempt.attempt].append(r.claimed.delivery.id)
         params = [
             {
                 "b_id": r.claimed.delivery.id,
@@ -153,10 +158,11 @@ class SqlDeliveryStore:
                 "b_attempts": r.attempt.attempt,
                 "b_next": r.next_attempt_us,
                 "b_now": r.attempt.finished_us,
-                "b_delivered": r.attempt.finished_us if r.state == "delivered" else None,
+                "b_delivered": None,
                 "b_error": r.attempt.error,
             }
             for r in results
+            if r.state != "delivered"
         ]
         attempts = [
             {
@@ -173,10 +179,24 @@ class SqlDeliveryStore:
             for r in results
         ]
         async with self._engine.begin() as conn:
-            for chunk in chunks(params):
-                await conn.execute(_RECORD, chunk)
-            for chunk in chunks(attempts):
-                await conn.execute(insert(a_table), chunk)
+            for number, done in succeeded.items():  # the common case: one statement
+                for ids in chunks(done):
+                    await conn.execute(
+                        update(d_table)
+                        .where(d_table.c.id.in_(ids))
+                        .values(
+                            state="delivered",
+                            attempts=number,
+                            next_attempt_us=now_us,
+                            updated_us=now_us,
+                            delivered_us=now_us,  # the group commit's time
+                            last_error=None,
+                        )
+                    )
+            for rows in chunks(params):
+                await conn.execute(_RECORD, rows)
+            for rows in chunks(attempts):
+                await conn.execute(insert(a_table), rows)
             await write_events(conn, [r.event for r in results if r.event is not None], now_us)
         return [None] * len(results)
 

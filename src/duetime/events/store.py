@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from duetime.db.helpers import chunks
@@ -36,9 +36,6 @@ async def write_events(conn: AsyncConnection, events: Sequence[OutgoingEvent], n
         await conn.execute(insert(e_table), chunk)
 
 
-_SET_SEQ = update(e_table).where(e_table.c.id == bindparam("b_id")).values(seq=bindparam("b_seq"))
-
-
 class SqlEventStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -58,12 +55,18 @@ class SqlEventStore:
             )
             if not rows:
                 return []
-            fresh = [r for r in rows if r.seq is None]
+            fresh = [r.id for r in rows if r.seq is None]
             assigned: dict[int, int] = {}
             if fresh:
+                # seq = id + shift: increasing in id order, above every seq given so far
+                # (gaps are fine), set with one statement per chunk.
                 top = (await conn.execute(select(func.max(c.seq)))).scalar() or 0
-                assigned = {r.id: top + i for i, r in enumerate(fresh, start=1)}
-                await conn.execute(_SET_SEQ, [{"b_id": k, "b_seq": v} for k, v in assigned.items()])
+                shift = top + 1 - fresh[0]
+                assigned = {i: i + shift for i in fresh}
+                for chunk in chunks(fresh):
+                    await conn.execute(
+                        update(e_table).where(c.id.in_(chunk)).values(seq=c.id + shift)
+                    )
         found = [
             PublishedEvent(
                 r.seq if r.seq is not None else assigned[r.id],
