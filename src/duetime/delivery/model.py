@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from collections.abc import Callable
@@ -125,7 +126,6 @@ class Claimed:
         return self.delivery.attempts + 1
 
     def event(self) -> dict[str, Any]:
-        import json
-
+        """The delivery's CloudEvent, decoded."""
         value: dict[str, Any] = json.loads(self.delivery.payload)
         return value
