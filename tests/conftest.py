@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.smtp import SmtpServer
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -111,3 +113,11 @@ def postgres_url(postgres_server: _PostgresServer) -> Iterator[str]:
     postgres_server.psql(f"CREATE DATABASE {name}")
     yield postgres_server.url(name)
     postgres_server.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 for one test."""
+    server = SmtpServer().start()
+    yield server
+    server.stop()

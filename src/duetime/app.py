@@ -11,7 +11,9 @@ from fastapi import FastAPI, Request, Response
 from fastapi_offline import FastAPIOffline
 
 from duetime import __version__
+from duetime.api.delivery import delivery_router
 from duetime.api.errors import install_error_handlers
+from duetime.api.events import events_router
 from duetime.api.jobs import jobs_router
 from duetime.api.limits import BodyLimit, RejectNul
 from duetime.api.series import me_router, series_router
@@ -45,15 +47,18 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.state.scheduler = runtime.scheduler
     app.state.trigger_sink = runtime.scheduler.handlers
     app.state.tasks = runtime.tasks
+    app.state.delivery = runtime.delivery
     app.state.jwt_secret = runtime.jwt_secret
     install_error_handlers(app)
     app.add_middleware(BodyLimit, prefix="/api/", max_bytes=MAX_API_BODY)
     app.add_middleware(RejectNul)
     app.include_router(jobs_router())
     app.include_router(trigger_router())
+    app.include_router(events_router())  # before /api/notifications/{id}/...
     app.include_router(task_router())
     app.include_router(series_router())
     app.include_router(me_router())
+    app.include_router(delivery_router())
 
     @app.get("/healthz", tags=["health"], status_code=204)
     async def healthz() -> Response:

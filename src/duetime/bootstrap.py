@@ -4,10 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Protocol
 
 from duetime.auth import load_or_create_secret
 from duetime.clock import SystemClock
 from duetime.db.engine import create_engine
+from duetime.delivery.hub import NotificationHub
+from duetime.delivery.model import ChannelName, RetryPolicy
+from duetime.delivery.outbox import DeliveryOutbox
+from duetime.delivery.port import Channel
+from duetime.delivery.service import DeliveryService
+from duetime.delivery.smtp import SmtpConfig, SmtpEmailChannel
+from duetime.delivery.store import SqlDeliveryStore
+from duetime.delivery.webhook import WebhookChannel
+from duetime.delivery.worker import DeliveryWorker
+from duetime.events.embedded import EmbeddedEventPublisher
+from duetime.events.relay import EventRelay
+from duetime.events.store import SqlEventStore
 from duetime.jobs import Trigger
 from duetime.jobs.app_channel import HttpAppChannel
 from duetime.jobs.embedded import EmbeddedJobScheduler
@@ -17,6 +30,10 @@ from duetime.tasks.model import REMINDER_JOB_PREFIX
 from duetime.tasks.relay import SchedulingRelay
 from duetime.tasks.service import MAINTENANCE_JOB, TaskService
 from duetime.tasks.store import SqlTaskStore
+
+
+class _Closer(Protocol):
+    async def aclose(self) -> None: ...
 
 
 @dataclass
@@ -29,9 +46,18 @@ class Runtime:
     task_store: SqlTaskStore
     relay: SchedulingRelay
     jwt_secret: str
-    closers: list[HttpAppChannel] = field(default_factory=list)
+    delivery: DeliveryService
+    delivery_store: SqlDeliveryStore
+    worker: DeliveryWorker
+    events: SqlEventStore
+    event_relay: EventRelay
+    hub: NotificationHub
+    closers: list[_Closer] = field(default_factory=list)
 
     async def start(self) -> None:
+        if self.settings.event_relay:
+            await self.event_relay.start()
+        await self.worker.start()
         await self.scheduler.start()
         await self.relay.start()
         await self.tasks.schedule_maintenance(self.scheduler)
@@ -39,9 +65,21 @@ class Runtime:
     async def close(self) -> None:
         await self.relay.stop()
         await self.scheduler.stop()
+        await self.worker.stop()
+        await self.event_relay.stop()
         await self.task_store.close()
+        await self.delivery_store.close()
         for closer in self.closers:
             await closer.aclose()
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        max_attempts=settings.delivery_max_attempts,
+        base_delay=settings.delivery_backoff_base,
+        max_delay=settings.delivery_backoff_max,
+        attempt_timeout=max(settings.webhook_timeout, settings.smtp_timeout) + 1,
+    )
 
 
 def bootstrap(settings: Settings) -> Runtime:
@@ -54,19 +92,84 @@ def bootstrap(settings: Settings) -> Runtime:
         max_concurrency=settings.max_concurrency,
         window_size=settings.window_size,
     )
+    policy = retry_policy(settings)
+    email_available = settings.smtp_host is not None
+
+    # events: outbox → relay → embedded bus (+ the log) → in-app streams
+    events = SqlEventStore(engine)
+    publisher = EmbeddedEventPublisher()
+    hub = NotificationHub()
+    publisher.subscribe(hub)
+    event_relay = EventRelay(events, publisher, clock)
+
+    # delivery: rows written with the notification → worker → channels
+    delivery_store = SqlDeliveryStore(engine)
+    webhook = WebhookChannel(
+        timeout=settings.webhook_timeout,
+        max_connections=settings.webhook_max_connections,
+        allow_private=settings.webhook_allow_private,
+    )
+    channels: dict[ChannelName, Channel] = {"webhook": webhook}
+    if settings.smtp_host is not None:
+        channels["email"] = SmtpEmailChannel(
+            SmtpConfig(
+                host=settings.smtp_host,
+                port=settings.smtp_port,
+                security=settings.smtp_security,
+                username=settings.smtp_username,
+                password=settings.smtp_password,
+                sender=settings.smtp_from,
+                timeout=settings.smtp_timeout,
+            )
+        )
+    worker = DeliveryWorker(
+        delivery_store,
+        channels,
+        clock,
+        policy,
+        concurrency=settings.delivery_concurrency,
+        on_recorded=event_relay.kick,
+    )
+    delivery = DeliveryService(
+        delivery_store,
+        clock,
+        allow_private=settings.webhook_allow_private,
+        email_available=email_available,
+        kick=worker.kick,
+    )
+
+    def fired() -> None:
+        event_relay.kick()
+        worker.kick()
+
     store = SqlTaskStore(
         engine,
+        on_fire=DeliveryOutbox(policy, email_available=email_available),
         misfire_grace_us=settings.misfire_grace // timedelta(microseconds=1),
         skip_missed=settings.misfire_policy == "missed",
     )
     relay = SchedulingRelay(store, scheduler)
-    tasks = TaskService(store, relay, clock)
+    tasks = TaskService(store, relay, clock, on_events=event_relay.kick, on_fire=fired)
     retention = timedelta(days=settings.retention_days)
 
     async def maintenance(_: Trigger) -> None:
         await tasks.purge(retention)
 
-    runtime = Runtime(settings, scheduler, tasks, store, relay, load_or_create_secret(settings))
+    runtime = Runtime(
+        settings,
+        scheduler,
+        tasks,
+        store,
+        relay,
+        load_or_create_secret(settings),
+        delivery,
+        delivery_store,
+        worker,
+        events,
+        event_relay,
+        hub,
+    )
+    runtime.closers += [*channels.values(), publisher]
     if settings.app_url:
         channel = HttpAppChannel(
             settings.app_url,

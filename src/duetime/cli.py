@@ -47,6 +47,7 @@ def serve(host: str | None, port: int | None) -> None:
 
     from duetime.app import create_app
     from duetime.db.engine import prepare, safe_url
+    from duetime.server import StoppableServer
 
     settings = _settings(host=host, port=port)
     logging.basicConfig(
@@ -65,7 +66,14 @@ def serve(host: str | None, port: int | None) -> None:
         raise click.ClickException(
             f"cannot use the database {safe_url(url)}: {type(exc).__name__}: {exc}"
         ) from None
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=10,  # a backstop: requests still open then are cancelled
+    )
+    StoppableServer(config, on_exit=app.state.runtime.hub.close_all).run()
 
 
 @main.command()

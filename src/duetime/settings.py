@@ -60,6 +60,34 @@ class Settings(BaseSettings):
             return float(value)
         return value
 
+    # -- delivery ------------------------------------------------------------------------
+    webhook_allow_private: bool = False
+    """Allow webhook URLs on private, loopback or link-local addresses (tests, intranets)."""
+    webhook_timeout: float = Field(default=10.0, gt=0)
+    """Seconds a webhook receiver may take to answer one attempt."""
+    webhook_max_connections: int = Field(default=100, ge=1)
+    delivery_max_attempts: int = Field(default=8, ge=1, le=100)
+    """Attempts per delivery (webhook, email) before it becomes a dead letter."""
+    delivery_backoff_base: float = Field(default=1.0, gt=0)
+    """Seconds; the wait before attempt n+1 is random in [0, min(max, base × 2^(n−1))]."""
+    delivery_backoff_max: float = Field(default=300.0, gt=0)
+    delivery_concurrency: int = Field(default=100, ge=1)
+    """Delivery attempts in flight at once."""
+    smtp_host: str | None = None
+    """SMTP server for the email channel; email is unavailable when unset."""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "duetime@localhost"
+    smtp_timeout: float = Field(default=30.0, gt=0)
+    sse_heartbeat: float = Field(default=15.0, gt=0)
+    """Seconds between heartbeat comments on `/api/notifications/stream`."""
+    event_publisher: Literal["embedded"] = "embedded"
+    """Backend of the event publisher port (Dapr pub/sub is not built yet)."""
+    event_relay: bool = True
+    """false: events stay in the outbox, unpublished (for tests of crash recovery)."""
+
     @model_validator(mode="after")
     def _refuse_public_bind_without_token(self) -> Settings:
         if not self.api_token and not _is_loopback(self.host):

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from duetime.clock import Clock
+from duetime.delivery.model import Claimed, Outcome
 from duetime.jobs.embedded import EmbeddedJobScheduler
 from duetime.jobs.memory_store import MemoryJobStore
 from duetime.jobs.model import Trigger
@@ -74,3 +75,27 @@ class ManualClock:
 
     def advance(self, by: timedelta) -> None:
         self._now += by
+
+
+class RecordingChannel:
+    """A delivery channel (the `Channel` port) that records each attempt it is given and
+    answers with `outcomes` in turn (then the last one again); default: delivered."""
+
+    def __init__(self, outcomes: list[Outcome] | None = None) -> None:
+        self.sent: list[Claimed] = []
+        self._outcomes = outcomes or [Outcome(True)]
+        self._changed = asyncio.Condition()
+
+    async def send(self, claimed: Claimed) -> Outcome:
+        async with self._changed:
+            self.sent.append(claimed)
+            self._changed.notify_all()
+        return self._outcomes[min(len(self.sent), len(self._outcomes)) - 1]
+
+    async def aclose(self) -> None:
+        return None
+
+    async def wait_for(self, count: int, timeout: float = 10.0) -> list[Claimed]:
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(lambda: len(self.sent) >= count)
+        return list(self.sent)

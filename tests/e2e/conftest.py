@@ -39,7 +39,7 @@ class Receiver:
     `respond(name) -> int` picks each answer's status; `hold(name)` makes it never answer
     requests for that job (to crash duetime mid-delivery)."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.requests: list[Received] = []
         self.respond: Callable[[str], int] = lambda name: 200
         self.held: set[str] = set()
@@ -66,7 +66,7 @@ class Receiver:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)

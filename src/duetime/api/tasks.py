@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from pydantic import ValidationError
 
+from duetime.api.cursors import decode_cursor as _decode_cursor
+from duetime.api.cursors import encode_cursor as _encode_cursor
 from duetime.api.task_wire import (
     BatchIn,
     BatchOut,
@@ -67,26 +66,6 @@ def _version(if_match: str | None) -> int | None:
     if not text.isdigit():
         raise HTTPException(400, detail=f"If-Match {if_match!r} must be a task version number")
     return int(text)
-
-
-def _encode_cursor(kind: str, value: int, last_id: str) -> str:
-    raw = json.dumps([kind, value, last_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(kind: str, cursor: str | None) -> tuple[int, str] | None:
-    if cursor is None:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        got_kind, value, last_id = json.loads(raw)
-        if got_kind != kind or type(value) is not int or not isinstance(last_id, str):
-            raise ValueError
-        if not -(2**63) <= value < 2**63:
-            raise ValueError
-    except (ValueError, binascii.Error, TypeError):
-        raise HTTPException(422, detail="cursor is not one this listing returned") from None
-    return value, last_id
 
 
 def task_router() -> APIRouter:

@@ -153,3 +153,76 @@ user_profiles = Table(
     Column("quiet_end", String(5)),
     Column("updated_us", BigInteger, nullable=False),
 )
+
+# -- delivery and events (migration 0003) -------------------------------------------------
+
+channel_settings = Table(
+    "channel_settings",
+    metadata,
+    Column("user_id", String(200), primary_key=True),
+    Column("webhook_url", Text),
+    Column("webhook_enabled", Boolean, nullable=False),
+    Column("webhook_secret", String(100), nullable=False),
+    Column("email", String(254)),
+    Column("email_enabled", Boolean, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("notification_id", String(32), nullable=False),
+    Column("user_id", String(200), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("target", Text, nullable=False),  # the URL or address when the reminder fired
+    Column("event_id", String(64), nullable=False),
+    Column("payload", Text, nullable=False),  # the reminder.due CloudEvent, JSON
+    Column("state", String(12), nullable=False),  # pending, delivered, dead
+    Column("attempts", Integer, nullable=False),
+    Column("attempt_limit", Integer, nullable=False),
+    Column("next_attempt_us", BigInteger, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    Column("delivered_us", BigInteger),
+    Column("last_error", Text),
+    Column("replays", Integer, nullable=False),
+    UniqueConstraint("notification_id", "channel", name="uq_deliveries_notification_channel"),
+    Index("ix_deliveries_due", "state", "next_attempt_us"),
+    Index("ix_deliveries_user", "user_id", "created_us", "id"),
+)
+
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("delivery_id", String(32), nullable=False, index=True),
+    Column("user_id", String(200), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("status", String(12), nullable=False),  # delivered, failed
+    Column("error", Text),
+    Column("http_status", Integer),
+    Column("started_us", BigInteger, nullable=False),
+    Column("finished_us", BigInteger, nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("event_id", String(64), nullable=False, unique=True),
+    Column("user_id", String(200), nullable=False),
+    Column("topic", String(64), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("body", Text, nullable=False),  # the CloudEvent, JSON
+    Column("created_us", BigInteger, nullable=False),
+    Column("seq", BigInteger, unique=True),  # its place in the log, set by the relay
+    Column("published_us", BigInteger),
+    Index("ix_events_user_seq", "user_id", "seq"),
+    Index("ix_events_unpublished", "published_us", "id"),
+)

@@ -5,12 +5,14 @@ are "not found"."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from duetime.clock import Clock
+from duetime.events.model import TaskEventKind, task_event
 from duetime.jobs import Job, JobScheduler, Trigger
 from duetime.tasks import recurrence
 from duetime.tasks.model import (
@@ -121,10 +123,23 @@ def _resolve_due(
 
 
 class TaskService:
-    def __init__(self, store: SqlTaskStore, relay: SchedulingRelay, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: SqlTaskStore,
+        relay: SchedulingRelay,
+        clock: Clock,
+        *,
+        on_events: Callable[[], None] = lambda: None,
+        on_fire: Callable[[], None] = lambda: None,
+    ) -> None:
+        """`on_events` is called after every commit that wrote events to the outbox (it
+        wakes the event relay); `on_fire` after a reminder reached the inbox (it wakes the
+        event relay and the delivery worker)."""
         self._store = store
         self._relay = relay
         self._clock = clock
+        self._on_events = on_events
+        self._on_fire = on_fire
 
     def now(self) -> datetime:
         return self._clock.now()
@@ -164,8 +179,10 @@ class TaskService:
         intents = [
             reminder_intent(t, r) for t in tasks for r in t.reminders if r.state == "scheduled"
         ]
-        await self._store.add(tasks, intents, all_series)
+        events = [task_event("created", t, now) for t in tasks]
+        await self._store.add(tasks, intents, events, all_series)
         self._relay.kick()
+        self._on_events()
         return tasks, len(intents)
 
     def _new_task(
@@ -238,12 +255,18 @@ class TaskService:
                         for r in following.reminders
                         if r.state == "scheduled"
                     ]
+            kind: TaskEventKind = (
+                "completed" if task.status == "done" and old.status != "done" else "updated"
+            )
+            events = [task_event(kind, task, now)]
+            events += [task_event("created", t, now) for t in new_tasks]
             saved = await self._store.save(
-                task, old.version, intents, new_tasks=new_tasks, series=changed_series
+                task, old.version, intents, events, new_tasks=new_tasks, series=changed_series
             )
             if saved:
                 if intents:
                     self._relay.kick()
+                self._on_events()
                 return task
             if if_version is not None:
                 raise VersionMismatch((await self.get(user_id, task_id)).version)
@@ -360,10 +383,13 @@ class TaskService:
     async def delete(self, user_id: str, task_id: str) -> None:
         task = await self.get(user_id, task_id)
         intents = [_cancel(r) for r in task.reminders if r.state == "scheduled"]
-        if not await self._store.remove(user_id, task_id, intents):
+        now = self._clock.now()
+        events = [task_event("deleted", task, now)]
+        if not await self._store.remove(user_id, task_id, intents, events, to_micros(now)):
             raise TaskNotFound(task_id)
         if intents:
             self._relay.kick()
+        self._on_events()
 
     # -- series ----------------------------------------------------------------------------
     async def series(self, user_id: str, series_id: str) -> tuple[Series, list[Task]]:
@@ -445,8 +471,12 @@ class TaskService:
                 raise TaskConflict(f"task {task.id} is {task.status}: reopen it to snooze")
             changed = replace(task, version=task.version + 1, updated_at=self._clock.now())
             changed.reminders = [*task.reminders, reminder]
-            if await self._store.save(changed, task.version, [reminder_intent(task, reminder)]):
+            events = [task_event("updated", changed, self._clock.now())]
+            if await self._store.save(
+                changed, task.version, [reminder_intent(task, reminder)], events
+            ):
                 self._relay.kick()
+                self._on_events()
                 return reminder
         raise TaskBusy(f"task {note.task_id} kept changing while it was snoozed; retry")
 
@@ -469,6 +499,8 @@ class TaskService:
             raise ReminderNotDue(f"reminder {data['reminder_id']} is not due yet")
         if result == "held":
             self._relay.kick()
+        if result in ("delivered", "late"):
+            self._on_fire()
         log.debug("reminder %s: %s", data["reminder_id"], result)
 
     async def schedule_maintenance(self, scheduler: JobScheduler) -> None:

@@ -7,7 +7,7 @@ together (the transactional outbox); `SchedulingRelay` carries the intents to th
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any, Literal
@@ -24,6 +24,8 @@ from duetime.db.tables import schedule_outbox as o_table
 from duetime.db.tables import series as s_table
 from duetime.db.tables import tasks as t_table
 from duetime.db.tables import user_profiles as p_table
+from duetime.events.model import OutgoingEvent
+from duetime.events.store import write_events
 from duetime.tasks import rows
 from duetime.tasks.model import REMINDER_JOB_PREFIX, Notification, Series, Task, reminder_job
 from duetime.tasks.profile import Profile
@@ -57,7 +59,15 @@ FireResult = Literal[
 ]
 
 
-_Add = tuple[Sequence[Task], Sequence[Intent], Sequence[Series]]
+_Add = tuple[Sequence[Task], Sequence[Intent], Sequence[OutgoingEvent], Sequence[Series]]
+
+FireHook = Callable[[AsyncConnection, list[dict[str, Any]]], Awaitable[None]]
+"""Runs in the transaction that put notifications (their row values) into the inbox; each
+notification is passed once, however often its reminder fired."""
+
+
+async def _no_hook(conn: AsyncConnection, notes: list[dict[str, Any]]) -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -71,16 +81,19 @@ class _Fire:
 
 class SqlTaskStore:
     """`misfire_grace_us`: a reminder firing later than this past its time is delivered
-    marked late, or recorded as `missed` when `skip_missed`."""
+    marked late, or recorded as `missed` when `skip_missed`. `on_fire` runs in the
+    transaction that puts notifications into the inbox."""
 
     def __init__(
         self,
         engine: AsyncEngine,
         *,
+        on_fire: FireHook = _no_hook,
         misfire_grace_us: int = 3_600_000_000,
         skip_missed: bool = False,
     ) -> None:
         self._engine = engine
+        self._on_fire = on_fire
         self._grace_us = misfire_grace_us
         self._skip_missed = skip_missed
         self._adds: Batcher[_Add, None] = Batcher(self._add_batch)
@@ -92,21 +105,27 @@ class SqlTaskStore:
 
     # -- tasks -----------------------------------------------------------------------------
     async def add(
-        self, tasks: Sequence[Task], intents: Sequence[Intent], series: Sequence[Series] = ()
+        self,
+        tasks: Sequence[Task],
+        intents: Sequence[Intent],
+        events: Sequence[OutgoingEvent] = (),
+        series: Sequence[Series] = (),
     ) -> None:
-        """Insert tasks with their reminders, intents and new series. Concurrent calls share
-        one transaction (group commit)."""
-        await self._adds.submit((tasks, intents, series))
+        """Insert tasks with their reminders, intents, events and new series. Concurrent
+        calls share one transaction (group commit)."""
+        await self._adds.submit((tasks, intents, events, series))
 
     async def _add_batch(self, items: list[_Add]) -> list[None]:
-        tasks = [t for batch, _, _ in items for t in batch]
-        intents = [i for _, batch, _ in items for i in batch]
-        new_series = [s for _, _, batch in items for s in batch]
+        tasks = [t for batch, _, _, _ in items for t in batch]
+        intents = [i for _, batch, _, _ in items for i in batch]
+        events = [e for _, _, batch, _ in items for e in batch]
+        new_series = [s for _, _, _, batch in items for s in batch]
         async with self._engine.begin() as conn:
             await _insert_tasks(conn, tasks)
             for chunk in chunks([rows.series_values(s) for s in new_series]):
                 await conn.execute(insert(s_table), chunk)
             await _enqueue(conn, intents)
+            await write_events(conn, events, _now_us(tasks))
         return [None] * len(items)
 
     async def get(self, user_id: str, task_id: str) -> Task | None:
@@ -125,6 +144,7 @@ class SqlTaskStore:
         task: Task,
         expected_version: int,
         intents: Sequence[Intent],
+        events: Sequence[OutgoingEvent] = (),
         *,
         new_tasks: Sequence[Task] = (),
         series: Series | None = None,
@@ -155,6 +175,7 @@ class SqlTaskStore:
                 upsert = upsert_insert(conn, s_table).values(values)
                 await conn.execute(upsert.on_conflict_do_update(index_elements=["id"], set_=values))
             await _enqueue(conn, intents)
+            await write_events(conn, events, to_micros(task.updated_at))
         return True
 
     # -- series and profiles ---------------------------------------------------------------
@@ -220,7 +241,14 @@ class SqlTaskStore:
             ).first()
         return None if row is None else rows.notification(row)
 
-    async def remove(self, user_id: str, task_id: str, intents: Sequence[Intent]) -> bool:
+    async def remove(
+        self,
+        user_id: str,
+        task_id: str,
+        intents: Sequence[Intent],
+        events: Sequence[OutgoingEvent] = (),
+        now_us: int = 0,
+    ) -> bool:
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 delete(t_table).where(t_table.c.id == task_id, t_table.c.user_id == user_id)
@@ -229,6 +257,7 @@ class SqlTaskStore:
                 return False
             await conn.execute(delete(r_table).where(r_table.c.task_id == task_id))
             await _enqueue(conn, intents)
+            await write_events(conn, events, now_us)
         return True
 
     async def query(self, user_id: str, q: TaskQuery) -> list[Task]:
@@ -346,6 +375,7 @@ class SqlTaskStore:
             if notes:
                 await conn.execute(_insert_ignoring_duplicates(conn), notes)
                 await conn.execute(_DELIVERED, delivered)
+                await self._on_fire(conn, await _inserted(conn, notes))
             if held:
                 await conn.execute(_HELD, held)
             for state in ("skipped", "missed"):
@@ -492,6 +522,18 @@ def _note_values(fire: _Fire, row: Row[Any], lateness_ms: float, late: bool) -> 
         "read": False,
         "late": late,
     }
+
+
+async def _inserted(conn: AsyncConnection, notes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The notes this transaction inserted (not those another replica inserted first)."""
+    ids: set[str] = set()
+    for chunk in chunks([n["id"] for n in notes]):
+        ids.update(await conn.scalars(select(n_table.c.id).where(n_table.c.id.in_(chunk))))
+    return [n for n in notes if n["id"] in ids]
+
+
+def _now_us(tasks: Sequence[Task]) -> int:
+    return max((to_micros(t.updated_at) for t in tasks), default=0)
 
 
 async def _enqueue(conn: AsyncConnection, intents: Sequence[Intent]) -> None:

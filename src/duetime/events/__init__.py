@@ -1,0 +1,1 @@
+"""Events: CloudEvents written through a transactional outbox and published by a relay."""
