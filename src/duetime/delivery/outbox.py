@@ -34,6 +34,7 @@ def due_event(note: dict[str, Any]) -> OutgoingEvent:
         "scheduled_for": format_rfc3339(from_micros(note["scheduled_us"])),
         "fired_at": format_rfc3339(from_micros(note["fired_us"])),
         "lateness_ms": note["lateness_ms"],
+        "late": note.get("late", False),
     }
     return reminder_event(
         "due",
