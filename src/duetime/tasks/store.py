@@ -7,12 +7,11 @@ together (the transactional outbox); `SchedulingRelay` carries the intents to th
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC
 from typing import Any, Literal
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -27,6 +26,20 @@ from duetime.db.tables import user_profiles as p_table
 from duetime.events.model import OutgoingEvent
 from duetime.events.store import write_events
 from duetime.tasks import rows
+from duetime.tasks.firing import (
+    DELIVERED,
+    HELD,
+    Fire,
+    FireHook,
+    FireResult,
+    fire_query,
+    insert_ignoring_duplicates,
+    inserted,
+    judge,
+    no_hook,
+    note_values,
+    release_of,
+)
 from duetime.tasks.model import REMINDER_JOB_PREFIX, Notification, Series, Task, reminder_job
 from duetime.tasks.profile import Profile
 from duetime.timefmt import from_micros, to_micros
@@ -54,29 +67,7 @@ class TaskQuery:
     limit: int = 50
 
 
-FireResult = Literal[
-    "delivered", "late", "duplicate", "skipped", "stale", "gone", "early", "held", "missed"
-]
-
-
 _Add = tuple[Sequence[Task], Sequence[Intent], Sequence[OutgoingEvent], Sequence[Series]]
-
-FireHook = Callable[[AsyncConnection, list[dict[str, Any]]], Awaitable[None]]
-"""Runs in the transaction that put notifications (their row values) into the inbox; each
-notification is passed once, however often its reminder fired."""
-
-
-async def _no_hook(conn: AsyncConnection, notes: list[dict[str, Any]]) -> None:
-    return None
-
-
-@dataclass(frozen=True)
-class _Fire:
-    reminder_id: str
-    fire_us: int
-    fired_us: int
-    notification_id: str
-    release_us: int | None
 
 
 class SqlTaskStore:
@@ -88,7 +79,7 @@ class SqlTaskStore:
         self,
         engine: AsyncEngine,
         *,
-        on_fire: FireHook = _no_hook,
+        on_fire: FireHook = no_hook,
         misfire_grace_us: int = 3_600_000_000,
         skip_missed: bool = False,
     ) -> None:
@@ -97,7 +88,7 @@ class SqlTaskStore:
         self._grace_us = misfire_grace_us
         self._skip_missed = skip_missed
         self._adds: Batcher[_Add, None] = Batcher(self._add_batch)
-        self._fires: Batcher[_Fire, FireResult] = Batcher(self._fire_batch)
+        self._fires: Batcher[Fire, FireResult] = Batcher(self._fire_batch)
 
     async def close(self) -> None:
         await self._adds.close()
@@ -324,10 +315,10 @@ class SqlTaskStore:
         `release_us`) into its user's inbox, once. A reminder that falls in its user's quiet
         hours and is not urgent is `held`: rescheduled for when they end. Concurrent calls
         share one transaction."""
-        fire = _Fire(reminder_id, fire_us, fired_us, notification_id, release_us)
+        fire = Fire(reminder_id, fire_us, fired_us, notification_id, release_us)
         return await self._fires.submit(fire)
 
-    async def _fire_batch(self, fires: list[_Fire]) -> list[FireResult]:
+    async def _fire_batch(self, fires: list[Fire]) -> list[FireResult]:
         ids = list({f.reminder_id for f in fires})
         results: list[FireResult] = []
         notes: list[dict[str, Any]] = []
@@ -340,14 +331,14 @@ class SqlTaskStore:
             found: dict[str, Row[Any]] = {}
             seen: set[tuple[str, int]] = set()
             for chunk in chunks(ids):
-                found.update({r.id: r for r in await conn.execute(_fire_query(chunk))})
+                found.update({r.id: r for r in await conn.execute(fire_query(chunk))})
                 known = select(n_table.c.reminder_id, n_table.c.scheduled_us).where(
                     n_table.c.reminder_id.in_(chunk)
                 )
                 seen.update((r.reminder_id, r.scheduled_us) for r in await conn.execute(known))
             for fire in fires:
                 row = found.get(fire.reminder_id)
-                result = self._judge(fire, row, seen)
+                result = judge(fire, row, seen, self._grace_us, self._skip_missed)
                 results.append(result)
                 if row is None or result in ("stale", "duplicate", "early"):
                     continue
@@ -357,7 +348,7 @@ class SqlTaskStore:
                 elif result == "missed":
                     states[fire.reminder_id] = "missed"
                 elif result == "held":
-                    release = self._release(row, fire.fire_us)
+                    release = release_of(row, fire.fire_us)
                     assert release is not None
                     held.append({"b_id": fire.reminder_id, "b_held": to_micros(release)})
                     job = reminder_job(
@@ -368,16 +359,16 @@ class SqlTaskStore:
                     seen.add((fire.reminder_id, fire.fire_us))
                     due_us = fire.release_us or fire.fire_us
                     lateness_ms = (fire.fired_us - due_us) / 1000
-                    notes.append(_note_values(fire, row, lateness_ms, result == "late"))
+                    notes.append(note_values(fire, row, lateness_ms, result == "late"))
                     delivered.append(
                         {"b_id": fire.reminder_id, "b_at": fire.fired_us, "b_ms": lateness_ms}
                     )
             if notes:
-                await conn.execute(_insert_ignoring_duplicates(conn), notes)
-                await conn.execute(_DELIVERED, delivered)
-                await self._on_fire(conn, await _inserted(conn, notes))
+                await conn.execute(insert_ignoring_duplicates(conn), notes)
+                await conn.execute(DELIVERED, delivered)
+                await self._on_fire(conn, await inserted(conn, notes))
             if held:
-                await conn.execute(_HELD, held)
+                await conn.execute(HELD, held)
             for state in ("skipped", "missed"):
                 chosen = [rid for rid, s in states.items() if s == state]
                 for chunk in chunks(chosen):
@@ -394,37 +385,6 @@ class SqlTaskStore:
                 )
             await _enqueue(conn, intents)
         return results
-
-    def _judge(self, fire: _Fire, row: Row[Any] | None, seen: set[tuple[str, int]]) -> FireResult:
-        if row is None:
-            return "gone"
-        if row.fire_us != fire.fire_us:
-            return "stale"  # moved since this trigger was scheduled
-        if (fire.reminder_id, fire.fire_us) in seen or row.state == "delivered":
-            return "duplicate"
-        if row.state == "missed":
-            return "duplicate"
-        due_us = fire.release_us or fire.fire_us
-        if fire.fired_us < due_us:
-            return "early"  # a clock ahead, or a forged trigger: not yet
-        if row.status != "open":
-            return "skipped"
-        release = self._release(row, due_us)
-        if release is not None and to_micros(release) > fire.fired_us:
-            return "held"
-        if fire.fired_us - due_us > self._grace_us:
-            return "missed" if self._skip_missed else "late"
-        return "delivered"
-
-    @staticmethod
-    def _release(row: Row[Any], due_us: int) -> Any:
-        """When quiet hours let a reminder due at `due_us` through; None: not held."""
-        if row.urgent or row.quiet_start is None:
-            return None
-        profile = rows.profile(row.user_id, row)
-        assert profile.quiet_hours is not None
-        zone = profile.zone(row.task_timezone)
-        return profile.quiet_hours.release(from_micros(due_us).astimezone(UTC), zone)
 
     # -- notifications ---------------------------------------------------------------------
     async def notifications(
@@ -473,65 +433,6 @@ class SqlTaskStore:
                 await conn.execute(delete(o_table).where(o_table.c.id.in_(chunk)))
 
 
-def _fire_query(ids: list[str]) -> Any:
-    return (
-        select(
-            r_table,
-            t_table.c.user_id,
-            t_table.c.title,
-            t_table.c.status,
-            t_table.c.due_us,
-            t_table.c.timezone.label("task_timezone"),
-            p_table.c.timezone,
-            p_table.c.quiet_start,
-            p_table.c.quiet_end,
-        )
-        .join(t_table, t_table.c.id == r_table.c.task_id)
-        .outerjoin(p_table, p_table.c.user_id == t_table.c.user_id)
-        .where(r_table.c.id.in_(ids))
-    )
-
-
-_HELD = update(r_table).where(r_table.c.id == bindparam("b_id")).values(held_us=bindparam("b_held"))
-
-_DELIVERED = (
-    update(r_table)
-    .where(r_table.c.id == bindparam("b_id"))
-    .values(state="delivered", delivered_us=bindparam("b_at"), lateness_ms=bindparam("b_ms"))
-)
-
-
-def _insert_ignoring_duplicates(conn: AsyncConnection) -> Any:
-    """Another replica may have delivered the same occurrence a moment ago."""
-    return upsert_insert(conn, n_table).on_conflict_do_nothing(
-        index_elements=["reminder_id", "scheduled_us"]
-    )
-
-
-def _note_values(fire: _Fire, row: Row[Any], lateness_ms: float, late: bool) -> dict[str, Any]:
-    return {
-        "id": fire.notification_id,
-        "user_id": row.user_id,
-        "task_id": row.task_id,
-        "reminder_id": fire.reminder_id,
-        "title": row.title,
-        "message": _message(row.title, row.due_us, fire.fire_us),
-        "scheduled_us": fire.fire_us,
-        "fired_us": fire.fired_us,
-        "lateness_ms": lateness_ms,
-        "read": False,
-        "late": late,
-    }
-
-
-async def _inserted(conn: AsyncConnection, notes: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The notes this transaction inserted (not those another replica inserted first)."""
-    ids: set[str] = set()
-    for chunk in chunks([n["id"] for n in notes]):
-        ids.update(await conn.scalars(select(n_table.c.id).where(n_table.c.id.in_(chunk))))
-    return [n for n in notes if n["id"] in ids]
-
-
 def _now_us(tasks: Sequence[Task]) -> int:
     return max((to_micros(t.updated_at) for t in tasks), default=0)
 
@@ -564,14 +465,6 @@ async def _with_reminders(conn: AsyncConnection, found: list[Row[Any]]) -> list[
         for r in await conn.execute(stmt):
             by_id[r.task_id].reminders.append(rows.reminder(r))
     return tasks
-
-
-def _message(title: str, due_us: int | None, fire_us: int) -> str:
-    if due_us is None:
-        return f"Reminder: {title}"
-    if due_us == fire_us:
-        return f"{title} is due now"
-    return f"{title} is due at {from_micros(due_us).isoformat().replace('+00:00', 'Z')}"
 
 
 def _escape_like(text: str) -> str:
