@@ -327,3 +327,14 @@ async def test_the_missed_policy_records_a_missed_reminder(tmp_path: Path) -> No
         assert [n.late for n in await p.inbox()] == [False]
     finally:
         await p.stop()
+
+
+async def test_deleting_the_open_occurrence_ends_the_series(parts: Parts) -> None:
+    [first], _ = await parts.tasks.create(
+        "u", [TaskInput(title="x", due_at=START + timedelta(hours=1), recurrence="FREQ=DAILY")]
+    )
+    await parts.tasks.complete("u", first.id)
+    series, history = await parts.tasks.series("u", first.series_id or "")
+    await parts.tasks.delete("u", history[1].id)
+    series, history = await parts.tasks.series("u", first.series_id or "")
+    assert not series.active and [t.status for t in history] == ["done"]

@@ -381,6 +381,8 @@ class TaskService:
         return await self.update(user_id, task_id, {"status": "open"})
 
     async def delete(self, user_id: str, task_id: str) -> None:
+        """Delete the task and cancel its reminders. Deleting the open occurrence of a
+        recurring task ends its series (nothing is left to complete)."""
         task = await self.get(user_id, task_id)
         intents = [_cancel(r) for r in task.reminders if r.state == "scheduled"]
         now = self._clock.now()
@@ -390,6 +392,10 @@ class TaskService:
         if intents:
             self._relay.kick()
         self._on_events()
+        if task.series_id is not None and not task.closed:
+            series = await self._store.get_series(user_id, task.series_id)
+            if series is not None and series.active:
+                await self._store.put_series(replace(series, active=False, updated_at=now))
 
     # -- series ----------------------------------------------------------------------------
     async def series(self, user_id: str, series_id: str) -> tuple[Series, list[Task]]:
