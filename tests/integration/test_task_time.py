@@ -338,3 +338,17 @@ async def test_deleting_the_open_occurrence_ends_the_series(parts: Parts) -> Non
     await parts.tasks.delete("u", history[1].id)
     series, history = await parts.tasks.series("u", first.series_id or "")
     assert not series.active and [t.status for t in history] == ["done"]
+
+
+async def test_an_occurrence_keeps_its_due_time_while_the_series_runs(parts: Parts) -> None:
+    [task], _ = await parts.tasks.create(
+        "u", [TaskInput(title="x", due_at=START + timedelta(hours=1), recurrence="FREQ=DAILY")]
+    )
+    for whole_series in (False, True):
+        with pytest.raises(TaskRuleError, match="needs a due_at"):
+            await parts.tasks.update("u", task.id, {"due_at": None}, whole_series=whole_series)
+    stopped = await parts.tasks.update(
+        "u", task.id, {"recurrence": None, "due_at": None}, whole_series=True
+    )
+    assert stopped.due_at is None
+    assert not (await parts.tasks.series("u", task.series_id or ""))[0].active

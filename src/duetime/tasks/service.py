@@ -246,6 +246,11 @@ class TaskService:
             )
             if changed_series is not None:
                 series = changed_series
+            if series is not None and series.active and task.due_at is None:
+                raise TaskRuleError(
+                    "an occurrence of a recurring task needs a due_at; to end the series, "
+                    'send "recurrence": null with ?scope=series'
+                )
             if old.status == "open" and task.closed and series is not None:
                 following = next_task(series, task, await profiles.get(), now)
                 if following is not None:
