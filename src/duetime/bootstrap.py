@@ -28,6 +28,7 @@ from duetime.jobs.sql_store import SqlJobStore
 from duetime.settings import Settings
 from duetime.tasks.model import REMINDER_JOB_PREFIX
 from duetime.tasks.relay import SchedulingRelay
+from duetime.tasks.scheduling import InlineScheduling
 from duetime.tasks.service import MAINTENANCE_JOB, TaskService
 from duetime.tasks.store import SqlTaskStore
 
@@ -86,8 +87,9 @@ def bootstrap(settings: Settings) -> Runtime:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     clock = SystemClock()
     engine = create_engine(settings.resolved_database_url())
+    job_store = SqlJobStore(engine=engine)
     scheduler = EmbeddedJobScheduler(
-        SqlJobStore(engine=engine),
+        job_store,
         clock=clock,
         max_concurrency=settings.max_concurrency,
         window_size=settings.window_size,
@@ -142,14 +144,17 @@ def bootstrap(settings: Settings) -> Runtime:
         event_relay.kick()
         worker.kick()
 
+    # reminder jobs: written with their task (the engine shares its database); the outbox
+    # relay only drains intents an earlier version left behind
+    relay = SchedulingRelay(engine, scheduler)
     store = SqlTaskStore(
         engine,
+        scheduling=InlineScheduling(scheduler, job_store),
         on_fire=DeliveryOutbox(policy, email_available=email_available),
         misfire_grace_us=settings.misfire_grace // timedelta(microseconds=1),
         skip_missed=settings.misfire_policy == "missed",
     )
-    relay = SchedulingRelay(store, scheduler)
-    tasks = TaskService(store, relay, clock, on_events=event_relay.kick, on_fire=fired)
+    tasks = TaskService(store, clock, on_events=event_relay.kick, on_fire=fired)
     retention = timedelta(days=settings.retention_days)
 
     async def maintenance(_: Trigger) -> None:

@@ -265,14 +265,9 @@ def parse_rfc3339(s: str) -> datetime:
 
 def format_rfc3339(dt: datetime) -> str:
     """Format as RFC3339 in UTC with `Z`; fractional seconds only when non-zero."""
-    utc = _require_aware(dt, "format_rfc3339")
-    text = (
-        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}"
-        f"T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}"
-    )
-    if utc.microsecond:
-        text += "." + f"{utc.microsecond:06d}".rstrip("0")
-    return text + "Z"
+    utc = dt if dt.tzinfo is UTC else _require_aware(dt, "format_rfc3339")
+    text = utc.isoformat()[:-6]  # without "+00:00"; the year always has four digits
+    return (text.rstrip("0") if utc.microsecond else text) + "Z"
 
 
 def to_micros(dt: datetime) -> int:

@@ -41,11 +41,15 @@ class Parts:
         self.clock = SystemClock()
         self.events = SqlEventStore(self.engine)
         self.deliveries = SqlDeliveryStore(self.engine)
-        self.store = SqlTaskStore(self.engine, on_fire=DeliveryOutbox(POLICY, email_available=True))
         self.scheduler = InMemoryJobScheduler()
-        self.relay = SchedulingRelay(self.store, self.scheduler)
+        self.relay = SchedulingRelay(self.engine, self.scheduler)
+        self.store = SqlTaskStore(
+            self.engine,
+            scheduling=self.relay,
+            on_fire=DeliveryOutbox(POLICY, email_available=True),
+        )
         self.workers: list[DeliveryWorker] = []
-        self.tasks = TaskService(self.store, self.relay, self.clock, on_fire=self._fired)
+        self.tasks = TaskService(self.store, self.clock, on_fire=self._fired)
         self.service = DeliveryService(
             self.deliveries, self.clock, allow_private=True, email_available=True
         )

@@ -1,4 +1,5 @@
-"""TaskService with a real database: the scheduling outbox, duplicate triggers, retention."""
+"""TaskService with a real database, scheduling through the outbox and inline: lost and
+duplicate triggers, retention."""
 
 from __future__ import annotations
 
@@ -9,15 +10,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from duetime.clock import SystemClock
 from duetime.db.engine import create_engine, migrate
-from duetime.jobs import Job, JobState, Trigger
+from duetime.db.helpers import transaction
+from duetime.jobs import Job, JobScheduler, JobState, Trigger
+from duetime.jobs.embedded import EmbeddedJobScheduler
+from duetime.jobs.sql_store import SqlJobStore
 from duetime.tasks.model import REMINDER_JOB_PREFIX
 from duetime.tasks.relay import SchedulingRelay
+from duetime.tasks.scheduling import InlineScheduling, Intent
 from duetime.tasks.service import TaskInput, TaskService
 from duetime.tasks.store import SqlTaskStore
 from duetime.testing import InMemoryJobScheduler
+from duetime.timefmt import to_micros
 
 
 class Outage(ConnectionError):
@@ -48,30 +55,79 @@ class FlakyScheduler(InMemoryJobScheduler):
 
 
 class Parts:
-    def __init__(self, store: SqlTaskStore, scheduler: FlakyScheduler, relay: SchedulingRelay):
-        self.store, self.scheduler, self.relay = store, scheduler, relay
-        self.tasks = TaskService(store, relay, SystemClock())
+    def __init__(self, store: SqlTaskStore, scheduler: JobScheduler) -> None:
+        self.store, self.scheduler = store, scheduler
+        self.tasks = TaskService(store, SystemClock())
+        scheduler.add_handler(REMINDER_JOB_PREFIX, self.tasks.on_reminder)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def parts(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Parts]:
+async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path}/tasks.db"
     else:
         url = request.getfixturevalue("postgres_url")
     engine = create_engine(url)
     await migrate(engine)
-    store = SqlTaskStore(engine)
-    scheduler = FlakyScheduler()
-    relay = SchedulingRelay(store, scheduler)
-    p = Parts(store, scheduler, relay)
-    scheduler.add_handler(REMINDER_JOB_PREFIX, p.tasks.on_reminder)
-    await scheduler.start()
-    await relay.start()
-    yield p
-    await relay.stop()
-    await scheduler.stop()
+    yield engine
     await engine.dispose()
+
+
+class Relayed(Parts):
+    """A scheduler outside the database (like a Dapr sidecar), reached through the outbox."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.flaky = FlakyScheduler()
+        self.relay = SchedulingRelay(engine, self.flaky)
+        super().__init__(SqlTaskStore(engine, scheduling=self.relay), self.flaky)
+
+    async def start(self) -> None:
+        await self.flaky.start()
+        await self.relay.start()
+
+    async def stop(self) -> None:
+        await self.relay.stop()
+        await self.flaky.stop()
+
+
+class Inline(Parts):
+    """The embedded engine on the same database: job rows written with their task."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.embedded = EmbeddedJobScheduler(SqlJobStore(engine=engine))
+        self.inline = InlineScheduling(self.embedded, SqlJobStore(engine=engine))
+        super().__init__(SqlTaskStore(engine, scheduling=self.inline), self.embedded)
+
+    async def start(self) -> None:
+        await self.embedded.start()
+
+    async def stop(self) -> None:
+        await self.embedded.stop()
+
+
+@pytest.fixture
+async def relayed(engine: AsyncEngine) -> AsyncIterator[Relayed]:
+    parts = Relayed(engine)
+    await parts.start()
+    yield parts
+    await parts.stop()
+
+
+@pytest.fixture
+async def inline(engine: AsyncEngine) -> AsyncIterator[Inline]:
+    parts = Inline(engine)
+    await parts.start()
+    yield parts
+    await parts.stop()
+
+
+@pytest.fixture(params=[Relayed, Inline], ids=["relayed", "inline"])
+async def parts(request: pytest.FixtureRequest, engine: AsyncEngine) -> AsyncIterator[Parts]:
+    running: Relayed | Inline = request.param(engine)
+    await running.start()
+    yield running
+    await running.stop()
 
 
 async def wait(check: Any, timeout: float = 15.0) -> None:
@@ -82,9 +138,10 @@ async def wait(check: Any, timeout: float = 15.0) -> None:
 
 
 async def test_writes_succeed_while_the_scheduler_is_down_and_nothing_is_lost(
-    parts: Parts,
+    relayed: Relayed,
 ) -> None:
-    parts.scheduler.down = True
+    parts, scheduler, relay = relayed, relayed.flaky, relayed.relay
+    scheduler.down = True
     due = datetime.now(UTC) + timedelta(seconds=3)
     created, scheduled = await parts.tasks.create(
         "u", [TaskInput(title=f"t{i}", due_at=due) for i in range(20)]
@@ -93,14 +150,14 @@ async def test_writes_succeed_while_the_scheduler_is_down_and_nothing_is_lost(
     deleted = created[0]
     await parts.tasks.delete("u", deleted.id)
     await asyncio.sleep(0.5)  # the relay is retrying
-    assert await parts.scheduler.list_jobs() == []
-    assert len(await parts.store.pending_intents(100)) == 21
+    assert await scheduler.list_jobs() == []
+    assert len(await relay.pending(100)) == 21
 
-    parts.scheduler.down = False
+    scheduler.down = False
 
     async def scheduled_all() -> bool:
-        outbox_empty = await parts.store.pending_intents(100) == []
-        return outbox_empty and len(await parts.scheduler.list_jobs(limit=1000)) == 19
+        outbox_empty = await relay.pending(100) == []
+        return outbox_empty and len(await scheduler.list_jobs(limit=1000)) == 19
 
     await wait(scheduled_all)
 
@@ -150,3 +207,57 @@ def _all() -> Any:
     from duetime.tasks.store import TaskQuery
 
     return TaskQuery(limit=100)
+
+
+async def test_inline_jobs_commit_with_their_task_and_fire(
+    inline: Inline,
+) -> None:
+    parts, scheduler = inline, inline.embedded
+    due = datetime.now(UTC) + timedelta(milliseconds=500)
+    created, _ = await parts.tasks.create(
+        "u", [TaskInput(title=f"t{i}", due_at=due) for i in range(3)]
+    )
+    kept, moved, deleted = created
+    for task in created:  # committed with the task: no relay in between
+        assert await scheduler.get(task.reminders[0].job_name) is not None
+    later = due + timedelta(seconds=1)
+    await parts.tasks.update("u", moved.id, {"due_at": later})
+    await parts.tasks.delete("u", deleted.id)
+    assert await scheduler.get(deleted.reminders[0].job_name) is None
+
+    async def delivered() -> bool:
+        notes = await parts.tasks.notifications("u", unread=False, after=None, limit=10)
+        return len(notes) == 2
+
+    await wait(delivered)
+    notes = await parts.tasks.notifications("u", unread=False, after=None, limit=10)
+    expected = {kept.id: to_micros(due), moved.id: to_micros(later)}
+    assert {n.task_id: n.scheduled_for_us for n in notes} == expected
+    assert all(n.fired_us >= n.scheduled_for_us for n in notes)
+
+
+async def test_inline_jobs_of_a_rolled_back_transaction_never_exist(
+    inline: Inline,
+) -> None:
+    scheduler, scheduling = inline.embedded, inline.inline
+    fired: list[Trigger] = []
+
+    async def record(trigger: Trigger) -> None:
+        fired.append(trigger)
+
+    scheduler.add_handler("rollback-", record)
+    job = {"dueTime": datetime.now(UTC).isoformat(), "data": None}
+    with pytest.raises(Outage):
+        async with transaction(inline.engine) as tx:
+            await scheduling.write(tx, [Intent("rollback-1", job)])
+            raise Outage("the task's write failed after its job was written")
+    async with transaction(inline.engine) as tx:
+        await scheduling.write(tx, [Intent("rollback-2", job)])
+    await wait(lambda: _true_when(bool(fired)))
+    await asyncio.sleep(0.3)
+    assert [t.name for t in fired] == ["rollback-2"]
+    assert await scheduler.get("rollback-1") is None
+
+
+async def _true_when(value: bool) -> bool:
+    return value

@@ -30,13 +30,16 @@ START = datetime(2027, 1, 4, 12, 0, tzinfo=UTC)  # a Monday
 class Parts:
     def __init__(self, url: str, *, skip_missed: bool = False) -> None:
         self.engine = create_engine(url)
-        self.store = SqlTaskStore(
-            self.engine, misfire_grace_us=3_600_000_000, skip_missed=skip_missed
-        )
         self.scheduler = InMemoryJobScheduler()
-        self.relay = SchedulingRelay(self.store, self.scheduler)
+        self.relay = SchedulingRelay(self.engine, self.scheduler)
+        self.store = SqlTaskStore(
+            self.engine,
+            scheduling=self.relay,
+            misfire_grace_us=3_600_000_000,
+            skip_missed=skip_missed,
+        )
         self.clock = ManualClock(START)
-        self.tasks = TaskService(self.store, self.relay, self.clock)
+        self.tasks = TaskService(self.store, self.clock)
 
     async def start(self) -> Parts:
         await migrate(self.engine)
@@ -53,7 +56,7 @@ class Parts:
     async def job(self, reminder: Reminder) -> dict[str, Any] | None:
         """The reminder's job as the engine holds it, once the relay has carried it."""
         for _ in range(200):
-            if not await self.store.pending_intents(1):
+            if not await self.relay.pending(1):
                 found = await self.scheduler.get(reminder.job_name)
                 if found is None:
                     return None

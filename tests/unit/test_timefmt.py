@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
@@ -332,3 +333,22 @@ def test_parse_instant_rejects(text: str, reason: str) -> None:
         parse_instant(text, now=NOW)
     assert reason in str(info.value)
     assert f'"{text}"' in str(info.value)
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(2, 1, 1),
+        max_value=datetime(9998, 12, 31),
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=-3, minutes=-30)), ZoneInfo("Pacific/Chatham")]
+        ),
+    )
+)
+def test_format_rfc3339_spells_every_field_in_utc(dt: datetime) -> None:
+    u = dt.astimezone(UTC)
+    fraction = f".{u.microsecond:06d}".rstrip("0") if u.microsecond else ""
+    expected = (
+        f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}"
+        f"{fraction}Z"
+    )
+    assert format_rfc3339(dt) == expected

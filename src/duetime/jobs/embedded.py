@@ -118,6 +118,23 @@ class EmbeddedJobScheduler(JobScheduler):
         for row in rows:
             self._note(row.job.name, row)
 
+    # -- jobs a caller writes in its own transaction --------------------------------------
+    def rows_for(self, jobs: Sequence[Job]) -> list[StoredJob]:
+        """Validate `jobs` (raises `ScheduleError`) into rows that a caller stores itself, in
+        its own transaction on this engine's database (`SqlJobStore.write_in`), overwriting;
+        it then reports the commit with `committed`."""
+        now_us = self._clock.now_micros()
+        return [new_row(job, now_us) for job in jobs]
+
+    def committed(self, rows: Sequence[StoredJob], deleted: Sequence[str]) -> None:
+        """A caller committed `rows` (overwriting) and deleted the jobs `deleted`. Call it in
+        commit order, before the transaction's connection is released."""
+        self._supersede([*(r.job.name for r in rows), *deleted])
+        for row in rows:
+            self._note(row.job.name, row)
+        for name in deleted:
+            self._note(name, None)
+
     async def get(self, name: str) -> JobState | None:
         row = await self._store.get(name)
         return None if row is None else row.state()
@@ -264,7 +281,7 @@ class EmbeddedJobScheduler(JobScheduler):
         log.warning("job %r attempt %d failed: %s", trigger.name, trigger.attempt, error)
         return error
 
-    def _supersede(self, names: list[str]) -> None:
+    def _supersede(self, names: Sequence[str]) -> None:
         for name in names:
             if name in self._inflight:
                 self._superseded[name] = self._inflight[name]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from dataclasses import replace
 from datetime import timedelta
@@ -13,7 +14,7 @@ from duetime.timefmt import from_micros, to_micros
 
 
 def new_generation() -> int:
-    return secrets.randbits(62)
+    return int.from_bytes(os.urandom(8)) >> 2  # 62 random bits
 
 
 def new_row(job: Job, now_us: int) -> StoredJob:

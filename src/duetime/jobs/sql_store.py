@@ -47,16 +47,27 @@ class SqlJobStore(JobStore):
         await self._engine.dispose()
 
     async def insert(self, rows: Sequence[StoredJob], *, overwrite: bool) -> None:
-        values = [_to_values(r) for r in rows]
         try:
             async with self._engine.begin() as conn:
-                statement = self._upsert(conn) if overwrite else insert(jobs_table)
-                for chunk in chunks(values):
-                    await conn.execute(statement, chunk)
+                if overwrite:
+                    await self.write_in(conn, rows, ())
+                else:
+                    for chunk in chunks([_to_values(r) for r in rows]):
+                        await conn.execute(insert(jobs_table), chunk)
         except IntegrityError:
             if overwrite:
                 raise
             raise JobExistsError(await self._first_existing([r.job.name for r in rows])) from None
+
+    async def write_in(
+        self, conn: AsyncConnection, rows: Sequence[StoredJob], deleted: Sequence[str]
+    ) -> None:
+        """Upsert `rows` and delete the jobs named `deleted` in the caller's transaction on
+        this store's database (a job's name appears at most once)."""
+        for chunk in chunks([_to_values(r) for r in rows]):
+            await conn.execute(self._upsert(conn), chunk)
+        for names in chunks(list(deleted)):
+            await conn.execute(delete(jobs_table).where(jobs_table.c.name.in_(names)))
 
     async def _first_existing(self, names: list[str]) -> str:
         async with self._engine.connect() as conn:

@@ -1,52 +1,68 @@
-"""Carries scheduling intents from the outbox to the jobs port, at least once."""
+"""Scheduling through an outbox: for a scheduler outside the task store's database."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
-from typing import Any
+from collections.abc import Sequence
 
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from duetime.db.helpers import Transaction, chunks
+from duetime.db.tables import schedule_outbox as o_table
 from duetime.jobs import Job, JobScheduler, ScheduleError
-from duetime.tasks.store import Intent, SqlTaskStore
+from duetime.tasks.scheduling import Intent, job_from_intent, latest_per_job
 
 log = logging.getLogger(__name__)
 
 
-def job_from_intent(name: str, payload: dict[str, Any]) -> Job:
-    return Job(
-        name=name,
-        due_time=payload.get("dueTime"),
-        schedule=payload.get("schedule"),
-        data=payload.get("data"),
-    )
-
-
 class SchedulingRelay:
-    """Drains the outbox: schedules (with overwrite) or deletes each intent's job, then drops
-    the intent. Woken by `kick()` after every commit that enqueued something; when the
-    scheduler fails (a Dapr sidecar that is down), retries with backoff until it takes, so no
-    reminder is lost and no user request waits on the scheduler."""
+    """`write` stores intents in the outbox table in the caller's transaction; after commit
+    the relay schedules (with overwrite) or deletes each intent's job, then drops the intent.
+    When the scheduler fails (a Dapr sidecar that is down), it retries with backoff until it
+    takes, so no reminder is lost and no user request waits on the scheduler."""
 
-    def __init__(self, store: SqlTaskStore, scheduler: JobScheduler, *, batch: int = 1000) -> None:
-        self._store = store
+    def __init__(self, engine: AsyncEngine, scheduler: JobScheduler, *, batch: int = 1000) -> None:
+        self._engine = engine
         self._scheduler = scheduler
         self._batch = batch
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+
+    async def write(self, tx: Transaction, intents: Sequence[Intent]) -> None:
+        values = [
+            {"job_name": i.job_name, "job": None if i.job is None else json.dumps(i.job)}
+            for i in intents
+        ]
+        for chunk in chunks(values):
+            await tx.conn.execute(insert(o_table), chunk)
+        if values:
+            tx.after_commit(self.kick)
 
     def kick(self) -> None:
         self._wakeup.set()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="duetime-scheduling-relay")
-        self.kick()
+        self.kick()  # intents left from before a restart
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+    async def pending(self, limit: int) -> list[tuple[int, Intent]]:
+        """The oldest intents not yet carried over, with their outbox ids."""
+        stmt = select(o_table).order_by(o_table.c.id).limit(limit)
+        async with self._engine.connect() as conn:
+            return [
+                (r.id, Intent(r.job_name, None if r.job is None else json.loads(r.job)))
+                for r in await conn.execute(stmt)
+            ]
 
     async def _run(self) -> None:
         delay = 0.1
@@ -64,23 +80,22 @@ class SchedulingRelay:
                 self._wakeup.set()
 
     async def _drain_once(self) -> bool:
-        pending = await self._store.pending_intents(self._batch)
+        pending = await self.pending(self._batch)
         if not pending:
             return False
-        latest: dict[str, Intent] = {}
-        for _, intent in pending:
-            latest.pop(intent.job_name, None)
-            latest[intent.job_name] = intent  # the last intent per job wins
-        puts = [job_from_intent(name, i.job) for name, i in latest.items() if i.job is not None]
+        latest = latest_per_job([intent for _, intent in pending])
+        puts = [job_from_intent(i.job_name, i.job) for i in latest if i.job is not None]
         if puts:
             try:
                 await self._scheduler.schedule_many(puts, overwrite=True)
             except ScheduleError:
                 await self._schedule_each(puts)
-        for name, intent in latest.items():
+        for intent in latest:
             if intent.job is None:
-                await self._scheduler.delete(name)
-        await self._store.drop_intents([i for i, _ in pending])
+                await self._scheduler.delete(intent.job_name)
+        async with self._engine.begin() as conn:
+            for ids in chunks([i for i, _ in pending]):
+                await conn.execute(delete(o_table).where(o_table.c.id.in_(ids)))
         return len(pending) == self._batch
 
     async def _schedule_each(self, jobs: list[Job]) -> None:

@@ -30,9 +30,9 @@ from duetime.tasks.model import (
     specs_of,
 )
 from duetime.tasks.profile import Profile
-from duetime.tasks.relay import SchedulingRelay
+from duetime.tasks.scheduling import Intent
 from duetime.tasks.series import check, next_task, start_series, upcoming, wall_time, zone_of
-from duetime.tasks.store import Intent, SqlTaskStore, TaskQuery
+from duetime.tasks.store import SqlTaskStore, TaskQuery
 from duetime.timefmt import parse_rfc3339, to_micros
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,6 @@ class TaskService:
     def __init__(
         self,
         store: SqlTaskStore,
-        relay: SchedulingRelay,
         clock: Clock,
         *,
         on_events: Callable[[], None] = lambda: None,
@@ -136,7 +135,6 @@ class TaskService:
         wakes the event relay); `on_fire` after a reminder reached the inbox (it wakes the
         event relay and the delivery worker)."""
         self._store = store
-        self._relay = relay
         self._clock = clock
         self._on_events = on_events
         self._on_fire = on_fire
@@ -181,7 +179,6 @@ class TaskService:
         ]
         events = [task_event("created", t, now) for t in tasks]
         await self._store.add(tasks, intents, events, all_series)
-        self._relay.kick()
         self._on_events()
         return tasks, len(intents)
 
@@ -269,8 +266,6 @@ class TaskService:
                 task, old.version, intents, events, new_tasks=new_tasks, series=changed_series
             )
             if saved:
-                if intents:
-                    self._relay.kick()
                 self._on_events()
                 return task
             if if_version is not None:
@@ -394,8 +389,6 @@ class TaskService:
         events = [task_event("deleted", task, now)]
         if not await self._store.remove(user_id, task_id, intents, events, to_micros(now)):
             raise TaskNotFound(task_id)
-        if intents:
-            self._relay.kick()
         self._on_events()
         if task.series_id is not None and not task.closed:
             series = await self._store.get_series(user_id, task.series_id)
@@ -486,7 +479,6 @@ class TaskService:
             if await self._store.save(
                 changed, task.version, [reminder_intent(task, reminder)], events
             ):
-                self._relay.kick()
                 self._on_events()
                 return reminder
         raise TaskBusy(f"task {note.task_id} kept changing while it was snoozed; retry")
@@ -508,8 +500,6 @@ class TaskService:
         )
         if result == "early":
             raise ReminderNotDue(f"reminder {data['reminder_id']} is not due yet")
-        if result == "held":
-            self._relay.kick()
         if result in ("delivered", "late"):
             self._on_fire()
         log.debug("reminder %s: %s", data["reminder_id"], result)

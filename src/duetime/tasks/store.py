@@ -1,7 +1,7 @@
-"""Tasks, reminders, notifications and the scheduling outbox in the app's SQL database.
+"""Tasks, reminders and notifications in the app's SQL database.
 
-Every method is one transaction. A task change and the scheduling intents it causes commit
-together (the transactional outbox); `SchedulingRelay` carries the intents to the scheduler.
+Every method is one transaction. A task change, the scheduling intents it causes (written
+through `Scheduling`) and its events commit together.
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from duetime.db.batch import Batcher
-from duetime.db.helpers import chunks, upsert_insert
+from duetime.db.helpers import chunks, transaction, upsert_insert
 from duetime.db.tables import notifications as n_table
 from duetime.db.tables import reminders as r_table
-from duetime.db.tables import schedule_outbox as o_table
 from duetime.db.tables import series as s_table
 from duetime.db.tables import tasks as t_table
 from duetime.db.tables import user_profiles as p_table
@@ -42,16 +41,8 @@ from duetime.tasks.firing import (
 )
 from duetime.tasks.model import REMINDER_JOB_PREFIX, Notification, Series, Task, reminder_job
 from duetime.tasks.profile import Profile
+from duetime.tasks.scheduling import Intent, Scheduling
 from duetime.timefmt import from_micros, to_micros
-
-
-@dataclass(frozen=True)
-class Intent:
-    """Schedule `job` (a JSON-ready dict for `duetime.jobs.Job`, with overwrite) or, when
-    `job` is None, delete the job `job_name`."""
-
-    job_name: str
-    job: dict[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -71,7 +62,8 @@ _Add = tuple[Sequence[Task], Sequence[Intent], Sequence[OutgoingEvent], Sequence
 
 
 class SqlTaskStore:
-    """`misfire_grace_us`: a reminder firing later than this past its time is delivered
+    """`scheduling` takes the reminder jobs' intents into each transaction.
+    `misfire_grace_us`: a reminder firing later than this past its time is delivered
     marked late, or recorded as `missed` when `skip_missed`. `on_fire` runs in the
     transaction that puts notifications into the inbox."""
 
@@ -79,11 +71,13 @@ class SqlTaskStore:
         self,
         engine: AsyncEngine,
         *,
+        scheduling: Scheduling,
         on_fire: FireHook = no_hook,
         misfire_grace_us: int = 3_600_000_000,
         skip_missed: bool = False,
     ) -> None:
         self._engine = engine
+        self._scheduling = scheduling
         self._on_fire = on_fire
         self._grace_us = misfire_grace_us
         self._skip_missed = skip_missed
@@ -111,11 +105,12 @@ class SqlTaskStore:
         intents = [i for _, batch, _, _ in items for i in batch]
         events = [e for _, _, batch, _ in items for e in batch]
         new_series = [s for _, _, _, batch in items for s in batch]
-        async with self._engine.begin() as conn:
+        async with transaction(self._engine) as tx:
+            conn = tx.conn
             await _insert_tasks(conn, tasks)
             for chunk in chunks([rows.series_values(s) for s in new_series]):
                 await conn.execute(insert(s_table), chunk)
-            await _enqueue(conn, intents)
+            await self._scheduling.write(tx, intents)
             await write_events(conn, events, _now_us(tasks))
         return [None] * len(items)
 
@@ -144,7 +139,8 @@ class SqlTaskStore:
         `expected_version`, with `new_tasks` (a series' next occurrence) and `series` (new or
         changed); False if the task changed or vanished meanwhile."""
         values = rows.task_values(task)
-        async with self._engine.begin() as conn:
+        async with transaction(self._engine) as tx:
+            conn = tx.conn
             result = await conn.execute(
                 update(t_table)
                 .where(
@@ -165,7 +161,7 @@ class SqlTaskStore:
                 values = rows.series_values(series)
                 upsert = upsert_insert(conn, s_table).values(values)
                 await conn.execute(upsert.on_conflict_do_update(index_elements=["id"], set_=values))
-            await _enqueue(conn, intents)
+            await self._scheduling.write(tx, intents)
             await write_events(conn, events, to_micros(task.updated_at))
         return True
 
@@ -240,14 +236,15 @@ class SqlTaskStore:
         events: Sequence[OutgoingEvent] = (),
         now_us: int = 0,
     ) -> bool:
-        async with self._engine.begin() as conn:
+        async with transaction(self._engine) as tx:
+            conn = tx.conn
             result = await conn.execute(
                 delete(t_table).where(t_table.c.id == task_id, t_table.c.user_id == user_id)
             )
             if not result.rowcount:
                 return False
             await conn.execute(delete(r_table).where(r_table.c.task_id == task_id))
-            await _enqueue(conn, intents)
+            await self._scheduling.write(tx, intents)
             await write_events(conn, events, now_us)
         return True
 
@@ -327,7 +324,8 @@ class SqlTaskStore:
         held: list[dict[str, Any]] = []
         intents: list[Intent] = []
         touched: set[str] = set()
-        async with self._engine.begin() as conn:
+        async with transaction(self._engine) as tx:
+            conn = tx.conn
             found: dict[str, Row[Any]] = {}
             seen: set[tuple[str, int]] = set()
             for chunk in chunks(ids):
@@ -383,7 +381,7 @@ class SqlTaskStore:
                     .where(t_table.c.id.in_(chunk))
                     .values(version=t_table.c.version + 1)
                 )
-            await _enqueue(conn, intents)
+            await self._scheduling.write(tx, intents)
         return results
 
     # -- notifications ---------------------------------------------------------------------
@@ -418,32 +416,9 @@ class SqlTaskStore:
             ).first()
         return None if row is None else rows.notification(row)
 
-    # -- outbox ----------------------------------------------------------------------------
-    async def pending_intents(self, limit: int) -> list[tuple[int, Intent]]:
-        stmt = select(o_table).order_by(o_table.c.id).limit(limit)
-        async with self._engine.connect() as conn:
-            return [
-                (r.id, Intent(r.job_name, None if r.job is None else json.loads(r.job)))
-                for r in await conn.execute(stmt)
-            ]
-
-    async def drop_intents(self, ids: Sequence[int]) -> None:
-        async with self._engine.begin() as conn:
-            for chunk in chunks(list(ids)):
-                await conn.execute(delete(o_table).where(o_table.c.id.in_(chunk)))
-
 
 def _now_us(tasks: Sequence[Task]) -> int:
     return max((to_micros(t.updated_at) for t in tasks), default=0)
-
-
-async def _enqueue(conn: AsyncConnection, intents: Sequence[Intent]) -> None:
-    rows = [
-        {"job_name": i.job_name, "job": None if i.job is None else json.dumps(i.job)}
-        for i in intents
-    ]
-    for chunk in chunks(rows):
-        await conn.execute(insert(o_table), chunk)
 
 
 async def _insert_tasks(conn: AsyncConnection, tasks: Sequence[Task]) -> None:
