@@ -220,3 +220,21 @@ async def test_a_batch_writes_one_event_per_task(parts: Parts) -> None:
     log = await _drain(parts)
     assert len(log) == 1200
     assert [e.body["data"]["task_id"] for e in log] == [t.id for t in created]
+
+
+async def test_on_sqlite_events_take_their_place_in_the_log_as_they_are_written(
+    parts: Parts,
+) -> None:
+    created, _ = await parts.tasks.create("u", [TaskInput(title=f"t{i}") for i in range(3)])
+    await parts.tasks.update("u", created[0].id, {"title": "changed"})
+    before_relay = await parts.events.read("u", after=0, limit=10)
+    if parts.engine.dialect.name == "sqlite":  # one writer: commit order is known at once
+        assert [e.body["type"] for e in before_relay] == [
+            *["io.duetime.task.created"] * 3,
+            "io.duetime.task.updated",
+        ]
+    else:  # concurrent writers: the relay fixes the order after commit
+        assert before_relay == []
+    published = await _drain(parts)
+    assert [e.seq for e in published] == sorted({e.seq for e in published})
+    assert await parts.events.read("u", after=0, limit=10) == published

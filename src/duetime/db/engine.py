@@ -12,6 +12,8 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
+from duetime.db.sqlite import lean_aiosqlite
+
 _DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
     "postgresql": "postgresql+asyncpg",
@@ -48,6 +50,7 @@ def create_engine(url: str) -> AsyncEngine:
         # to 100 ms; waiting for the pool's connection instead is fair and asyncio-friendly.
         engine = create_async_engine(
             full,
+            module=lean_aiosqlite() if full.startswith("sqlite+aiosqlite") else None,
             connect_args={"timeout": 30},
             poolclass=AsyncAdaptedQueuePool,
             pool_size=1,

@@ -221,7 +221,7 @@ events = Table(
     Column("type", String(64), nullable=False),
     Column("body", Text, nullable=False),  # the CloudEvent, JSON
     Column("created_us", BigInteger, nullable=False),
-    Column("seq", BigInteger, unique=True),  # its place in the log, set by the relay
+    Column("seq", BigInteger, unique=True),  # its place in the log (see events/store.py)
     Column("published_us", BigInteger),
     Index("ix_events_user_seq", "user_id", "seq"),
     Index("ix_events_unpublished", "published_us", "id"),

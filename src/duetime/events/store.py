@@ -1,8 +1,10 @@
 """The event outbox and log in the app's SQL database.
 
-`write_events` runs inside the caller's transaction (the transactional outbox). The relay then
-gives each row its place in the log (`seq`, in one transaction, so readers of the log never
-see a gap filled in later), publishes, and records that it did.
+`write_events` runs inside the caller's transaction (the transactional outbox). Each row gets
+its place in the log (`seq`) in one transaction, so readers of the log never see a gap
+filled in later: on SQLite as it is written (there is one writer), on PostgreSQL (concurrent
+writers commit out of id order) from the relay. The relay then publishes, and records that
+it did.
 """
 
 from __future__ import annotations
@@ -32,8 +34,15 @@ async def write_events(conn: AsyncConnection, events: Sequence[OutgoingEvent], n
         }
         for e in events
     ]
+    statement = insert(e_table)
+    if conn.dialect.name == "sqlite":
+        # One writer at a time: the log order is the commit order, so each event takes its
+        # place (`seq`) as it is written and the relay only publishes. Row by row (each
+        # subquery sees the rows before it): SQLite runs a multi-row INSERT that way.
+        top = select(func.coalesce(func.max(e_table.c.seq), 0) + 1).scalar_subquery()
+        statement = statement.values(seq=top)
     for chunk in chunks(rows):
-        await conn.execute(insert(e_table), chunk)
+        await conn.execute(statement, chunk)
 
 
 class SqlEventStore:
