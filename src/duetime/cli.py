@@ -71,6 +71,7 @@ def serve(host: str | None, port: int | None) -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        access_log=settings.access_log,
         timeout_graceful_shutdown=10,  # a backstop: requests still open then are cancelled
     )
     StoppableServer(config, on_exit=app.state.runtime.hub.close_all).run()

@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     window_size: int = Field(default=1000, ge=1)
     """Earliest-due jobs held in memory."""
     log_level: str = "info"
+    access_log: bool = True
+    """One log line per HTTP request (uvicorn's access log)."""
 
     @field_validator("misfire_grace", mode="before")
     @classmethod

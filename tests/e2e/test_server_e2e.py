@@ -6,6 +6,7 @@ import itertools
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 
@@ -165,3 +166,14 @@ def test_start_up_problems_are_one_clear_line(make_server: Callable[..., Server]
             assert "pw@" not in str(exc)  # the password is not printed
         else:
             raise AssertionError(f"duetime started with {variable}={value}")
+
+
+def test_the_access_log_can_be_turned_off(
+    make_server: Callable[..., Server], tmp_path: Path
+) -> None:
+    for setting, logged in (("true", True), ("false", False)):
+        server = make_server(DUETIME_ACCESS_LOG=setting).start()
+        path = f"/healthz?probe={setting}"
+        assert httpx.get(server.url + path).status_code < 300
+        server.stop()
+        assert (f"GET {path} " in (tmp_path / "server.log").read_text()) is logged
