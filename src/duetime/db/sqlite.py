@@ -47,8 +47,8 @@ class _LeanCursor(AsyncAdapt_aiosqlite_cursor):
         return -1 if self._cursor is None else self._cursor.rowcount
 
     @property
-    def lastrowid(self) -> int:
-        return 0 if self._cursor is None else (self._cursor.lastrowid or 0)
+    def lastrowid(self) -> Any:
+        return None if self._cursor is None else self._cursor.lastrowid
 
     async def _execute_async(self, operation: Any, parameters: Any) -> Any:
         async with self._adapt_connection._execute_mutex:
