@@ -60,6 +60,9 @@ class Runtime:
             await self.event_relay.start()
         await self.worker.start()
         await self.scheduler.start()
+        # Intents an earlier version left in the outbox are older than anything written from
+        # now on: carry them over before serving, so none overwrites a newer job.
+        await self.relay.drain()
         await self.relay.start()
         await self.tasks.schedule_maintenance(self.scheduler)
 

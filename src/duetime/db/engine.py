@@ -56,7 +56,8 @@ def create_engine(url: str) -> AsyncEngine:
             pool_size=1,
             max_overflow=0,
             pool_timeout=300,
-            pool_reset_on_return=None,
+            # the default reset on return (ROLLBACK) costs no hop with the lean adapter
+            # when no transaction is open, and ends any that a failure left open
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine

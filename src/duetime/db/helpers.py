@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
 T = TypeVar("T")
 
@@ -31,18 +35,65 @@ class Transaction:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
         self._after_commit: list[Callable[[], None]] = []
+        self._if_unsure: list[Callable[[], Awaitable[None]]] = []
 
-    def after_commit(self, callback: Callable[[], None]) -> None:
+    def after_commit(
+        self,
+        callback: Callable[[], None],
+        *,
+        if_unsure: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """Run `callback` once the transaction has committed, in commit order. If the commit
+        raised, so that it may or may not have taken (a connection lost at COMMIT),
+        `if_unsure` runs in the background instead, to re-read what it may have written."""
         self._after_commit.append(callback)
+        if if_unsure is not None:
+            self._if_unsure.append(if_unsure)
+
+
+_commit_locks: WeakKeyDictionary[Engine, asyncio.Lock] = WeakKeyDictionary()
+_background: set[asyncio.Task[None]] = set()
 
 
 @asynccontextmanager
 async def transaction(engine: AsyncEngine) -> AsyncIterator[Transaction]:
-    """`engine.begin()` whose after-commit callbacks run before the connection goes back to
-    the pool: with SQLite's single connection, callbacks run in commit order."""
+    """`engine.begin()` with after-commit callbacks, run in commit order: a transaction with
+    callbacks commits and runs them under one lock per engine (a no-op with SQLite's single
+    connection; with PostgreSQL's pool, two transactions that wrote the same rows could
+    otherwise resume in the other order). The commit and its callbacks are not interrupted
+    by cancellation once begun."""
     async with engine.connect() as conn:
-        async with conn.begin():
-            tx = Transaction(conn)
+        began = await conn.begin()
+        tx = Transaction(conn)
+        try:
             yield tx
+        except BaseException:
+            await began.rollback()
+            raise
+        if not tx._after_commit:
+            await began.commit()
+            return
+        finishing = asyncio.ensure_future(_commit_in_order(engine, began, tx))
+        try:
+            await asyncio.shield(finishing)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await finishing  # the connection goes back to the pool only after it
+            raise
+
+
+async def _commit_in_order(engine: AsyncEngine, began: AsyncTransaction, tx: Transaction) -> None:
+    lock = _commit_locks.setdefault(engine.sync_engine, asyncio.Lock())
+    async with lock:
+        try:
+            await began.commit()
+        except BaseException:
+            with contextlib.suppress(Exception):  # SQLite keeps it open after a failed COMMIT
+                await began.rollback()
+            for recheck in tx._if_unsure:
+                task = asyncio.ensure_future(recheck())
+                _background.add(task)
+                task.add_done_callback(_background.discard)
+            raise
         for callback in tx._after_commit:
             callback()

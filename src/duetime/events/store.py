@@ -37,8 +37,10 @@ async def write_events(conn: AsyncConnection, events: Sequence[OutgoingEvent], n
     statement = insert(e_table)
     if conn.dialect.name == "sqlite":
         # One writer at a time: the log order is the commit order, so each event takes its
-        # place (`seq`) as it is written and the relay only publishes. Row by row (each
-        # subquery sees the rows before it): SQLite runs a multi-row INSERT that way.
+        # place (`seq`) as it is written and the relay only publishes. This relies on
+        # executemany, one row per execution, each subquery seeing the rows before it: in a
+        # multi-row VALUES (what SQLAlchemy renders with RETURNING) SQLite would evaluate
+        # the subquery once and every row would get the same seq.
         top = select(func.coalesce(func.max(e_table.c.seq), 0) + 1).scalar_subquery()
         statement = statement.values(seq=top)
     for chunk in chunks(rows):

@@ -135,6 +135,22 @@ class EmbeddedJobScheduler(JobScheduler):
         for name in deleted:
             self._note(name, None)
 
+    async def reload(self, names: Sequence[str]) -> None:
+        """Hold the jobs `names` as stored now: after a caller's commit whose outcome is not
+        known. Retried until the database answers."""
+        delay = 0.1
+        while True:
+            try:
+                found = {name: await self._store.get(name) for name in names}
+                break
+            except Exception:
+                log.exception("could not re-read %d jobs; retrying", len(names))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        self._supersede(list(names))
+        for name, row in found.items():
+            self._note(name, row)
+
     async def get(self, name: str) -> JobState | None:
         row = await self._store.get(name)
         return None if row is None else row.state()

@@ -55,6 +55,11 @@ class SchedulingRelay:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    async def drain(self) -> None:
+        """Carry over every intent waiting now; raises if the scheduler fails."""
+        while await self._drain_once():
+            pass
+
     async def pending(self, limit: int) -> list[tuple[int, Intent]]:
         """The oldest intents not yet carried over, with their outbox ids."""
         stmt = select(o_table).order_by(o_table.c.id).limit(limit)

@@ -70,4 +70,8 @@ class InlineScheduling:
         )
         deleted = [i.job_name for i in latest if i.job is None]
         await self._store.write_in(tx.conn, rows, deleted)
-        tx.after_commit(lambda: self._scheduler.committed(rows, deleted))
+        names = [*(r.job.name for r in rows), *deleted]
+        tx.after_commit(
+            lambda: self._scheduler.committed(rows, deleted),
+            if_unsure=lambda: self._scheduler.reload(names),
+        )
