@@ -95,8 +95,9 @@ class Inline(Parts):
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self.embedded = EmbeddedJobScheduler(SqlJobStore(engine=engine))
-        self.inline = InlineScheduling(self.embedded, SqlJobStore(engine=engine))
+        job_store = SqlJobStore(engine=engine)
+        self.embedded = EmbeddedJobScheduler(job_store)
+        self.inline = InlineScheduling(self.embedded, job_store)
         super().__init__(SqlTaskStore(engine, scheduling=self.inline), self.embedded)
 
     async def start(self) -> None:
@@ -122,12 +123,10 @@ async def inline(engine: AsyncEngine) -> AsyncIterator[Inline]:
     await parts.stop()
 
 
-@pytest.fixture(params=[Relayed, Inline], ids=["relayed", "inline"])
-async def parts(request: pytest.FixtureRequest, engine: AsyncEngine) -> AsyncIterator[Parts]:
-    running: Relayed | Inline = request.param(engine)
-    await running.start()
-    yield running
-    await running.stop()
+@pytest.fixture(params=["relayed", "inline"])
+def parts(request: pytest.FixtureRequest, engine: AsyncEngine) -> Parts:
+    running: Parts = request.getfixturevalue(request.param)
+    return running
 
 
 async def wait(check: Any, timeout: float = 15.0) -> None:
@@ -253,11 +252,11 @@ async def test_inline_jobs_of_a_rolled_back_transaction_never_exist(
             raise Outage("the task's write failed after its job was written")
     async with transaction(inline.engine) as tx:
         await scheduling.write(tx, [Intent("rollback-2", job)])
-    await wait(lambda: _true_when(bool(fired)))
+
+    async def fired_any() -> bool:
+        return bool(fired)
+
+    await wait(fired_any)
     await asyncio.sleep(0.3)
     assert [t.name for t in fired] == ["rollback-2"]
     assert await scheduler.get("rollback-1") is None
-
-
-async def _true_when(value: bool) -> bool:
-    return value
