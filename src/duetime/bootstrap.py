@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
 
+from duetime.api.deps import TriggerSink
 from duetime.auth import load_or_create_secret
 from duetime.clock import SystemClock
 from duetime.db.engine import create_engine
@@ -21,16 +25,20 @@ from duetime.delivery.worker import DeliveryWorker
 from duetime.events.embedded import EmbeddedEventPublisher
 from duetime.events.relay import EventRelay
 from duetime.events.store import SqlEventStore
-from duetime.jobs import Trigger
+from duetime.jobs import JobScheduler, Trigger
 from duetime.jobs.app_channel import HttpAppChannel
+from duetime.jobs.dapr import DaprJobScheduler, DaprSidecar
 from duetime.jobs.embedded import EmbeddedJobScheduler
+from duetime.jobs.handlers import DirectTriggers
 from duetime.jobs.sql_store import SqlJobStore
 from duetime.settings import Settings
 from duetime.tasks.model import REMINDER_JOB_PREFIX
 from duetime.tasks.relay import SchedulingRelay
-from duetime.tasks.scheduling import InlineScheduling
+from duetime.tasks.scheduling import InlineScheduling, Scheduling
 from duetime.tasks.service import MAINTENANCE_JOB, TaskService
 from duetime.tasks.store import SqlTaskStore
+
+log = logging.getLogger(__name__)
 
 
 class _Closer(Protocol):
@@ -42,7 +50,8 @@ class Runtime:
     """What a running duetime is made of; `close` releases it."""
 
     settings: Settings
-    scheduler: EmbeddedJobScheduler
+    scheduler: JobScheduler
+    trigger_sink: TriggerSink
     tasks: TaskService
     task_store: SqlTaskStore
     relay: SchedulingRelay
@@ -54,19 +63,37 @@ class Runtime:
     event_relay: EventRelay
     hub: NotificationHub
     closers: list[_Closer] = field(default_factory=list)
+    _maintenance: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         if self.settings.event_relay:
             await self.event_relay.start()
         await self.worker.start()
         await self.scheduler.start()
-        # Intents an earlier version left in the outbox are older than anything written from
-        # now on: carry them over before serving, so none overwrites a newer job.
-        await self.relay.drain()
+        if isinstance(self.scheduler, EmbeddedJobScheduler):
+            # Intents an earlier version left in the outbox are older than anything written
+            # from now on: carry them over before serving, so none overwrites a newer job.
+            await self.relay.drain()
         await self.relay.start()
-        await self.tasks.schedule_maintenance(self.scheduler)
+        self._maintenance = asyncio.create_task(self._schedule_maintenance())
+
+    async def _schedule_maintenance(self) -> None:
+        """Until it takes: a Dapr sidecar may come up after duetime."""
+        delay = 0.5
+        while True:
+            try:
+                await self.tasks.schedule_maintenance(self.scheduler)
+                return
+            except Exception as exc:
+                log.warning("maintenance job not scheduled (%s); retrying in %.0f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
 
     async def close(self) -> None:
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._maintenance
         await self.relay.stop()
         await self.scheduler.stop()
         await self.worker.stop()
@@ -91,12 +118,23 @@ def bootstrap(settings: Settings) -> Runtime:
     clock = SystemClock()
     engine = create_engine(settings.resolved_database_url())
     job_store = SqlJobStore(engine=engine)
-    scheduler = EmbeddedJobScheduler(
-        job_store,
-        clock=clock,
-        max_concurrency=settings.max_concurrency,
-        window_size=settings.window_size,
-    )
+    scheduler: JobScheduler
+    if settings.scheduler == "dapr":
+        sidecar = DaprSidecar(
+            settings.dapr_http_endpoint,
+            token=settings.dapr_api_token,
+            timeout=settings.dapr_timeout,
+        )
+        scheduler = dapr = DaprJobScheduler(job_store, sidecar, clock=clock)
+        trigger_sink: TriggerSink = dapr
+    else:
+        scheduler = embedded = EmbeddedJobScheduler(
+            job_store,
+            clock=clock,
+            max_concurrency=settings.max_concurrency,
+            window_size=settings.window_size,
+        )
+        trigger_sink = DirectTriggers(embedded.handlers, clock)
     policy = retry_policy(settings)
     email_available = settings.smtp_host is not None
 
@@ -147,12 +185,18 @@ def bootstrap(settings: Settings) -> Runtime:
         event_relay.kick()
         worker.kick()
 
-    # reminder jobs: written with their task (the engine shares its database); the outbox
-    # relay only drains intents an earlier version left behind
+    # reminder jobs, embedded: written with their task (the engine shares its database); the
+    # outbox relay only drains intents an earlier version left behind. Dapr: through the
+    # outbox, so a task write succeeds while the sidecar is down.
     relay = SchedulingRelay(engine, scheduler)
+    scheduling: Scheduling = (
+        InlineScheduling(scheduler, job_store)
+        if isinstance(scheduler, EmbeddedJobScheduler)
+        else relay
+    )
     store = SqlTaskStore(
         engine,
-        scheduling=InlineScheduling(scheduler, job_store),
+        scheduling=scheduling,
         on_fire=DeliveryOutbox(policy, email_available=email_available),
         misfire_grace_us=settings.misfire_grace // timedelta(microseconds=1),
         skip_missed=settings.misfire_policy == "missed",
@@ -166,6 +210,7 @@ def bootstrap(settings: Settings) -> Runtime:
     runtime = Runtime(
         settings,
         scheduler,
+        trigger_sink,
         tasks,
         store,
         relay,

@@ -13,6 +13,7 @@ import click
 import httpx
 from pydantic import ValidationError
 
+from duetime.cli_dapr import dapr
 from duetime.settings import Settings
 
 
@@ -258,3 +259,6 @@ def jobs_replay(ctx: click.Context, dead_letter_id: str) -> None:
     """Deliver a dead letter once, now; it is removed if the delivery succeeds."""
     _call(ctx, "POST", f"/v1.0/deadletters/{quote(dead_letter_id, safe='')}/replay")
     click.echo(f"delivered {dead_letter_id}")
+
+
+main.add_command(dapr)

@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,14 +19,27 @@ def _default_data_dir() -> Path:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DUETIME_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="DUETIME_", extra="ignore", populate_by_name=True)
 
     data_dir: Path = Field(default_factory=_default_data_dir)
     database_url: str | None = None
     """`sqlite:///path` or `postgresql://user@host/db`; default: `duetime.db` in data_dir."""
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
-    scheduler: Literal["embedded"] = "embedded"
+    scheduler: Literal["embedded", "dapr"] = "embedded"
+    """`embedded`: jobs in the database, fired in-process. `dapr`: jobs in the Dapr Scheduler
+    through the daprd sidecar at `dapr_http_endpoint`, triggers back on `POST /job/{name}`."""
+    dapr_http_endpoint: str = Field(
+        default="http://127.0.0.1:3500",
+        validation_alias=AliasChoices("DUETIME_DAPR_HTTP_ENDPOINT", "DAPR_HTTP_ENDPOINT"),
+    )
+    """daprd's HTTP API (also read from `DAPR_HTTP_ENDPOINT`, as the Dapr SDKs do)."""
+    dapr_api_token: str | None = Field(
+        default=None, validation_alias=AliasChoices("DUETIME_DAPR_API_TOKEN", "DAPR_API_TOKEN")
+    )
+    """Sent as `dapr-api-token` on every call to daprd (also read from `DAPR_API_TOKEN`)."""
+    dapr_timeout: float = Field(default=10.0, gt=0)
+    """Seconds a call to daprd may take."""
 
     api_token: str | None = None
     """Required on the jobs API when set (`dapr-api-token` or `Authorization: Bearer`)."""

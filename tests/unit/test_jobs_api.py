@@ -19,6 +19,8 @@ from fastapi import FastAPI
 
 from duetime.api.errors import install_error_handlers
 from duetime.api.jobs import jobs_router
+from duetime.clock import SystemClock
+from duetime.jobs.handlers import DirectTriggers
 from duetime.jobs.model import JobState
 from duetime.testing import InMemoryJobScheduler, RecordingHandler
 
@@ -48,7 +50,7 @@ def app(scheduler: InMemoryJobScheduler, settings: SimpleNamespace) -> FastAPI:
     app.include_router(jobs_router())
     app.state.scheduler = scheduler
     app.state.settings = settings
-    app.state.trigger_sink = scheduler.handlers
+    app.state.trigger_sink = DirectTriggers(scheduler.handlers, SystemClock())
     return app
 
 

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 
 from duetime.api.errors import install_error_handlers
 from duetime.api.triggers import trigger_router
-from duetime.jobs.handlers import HandlerRegistry
+from duetime.jobs.handlers import DirectTriggers, HandlerRegistry
 from duetime.testing import RecordingHandler
 
 NOW = datetime(2026, 3, 1, 9, 30, 15, 250000, tzinfo=UTC)
@@ -56,7 +56,7 @@ async def app_client(
     app = FastAPI()
     install_error_handlers(app)
     app.include_router(trigger_router())
-    app.state.trigger_sink = sink
+    app.state.trigger_sink = DirectTriggers(sink, FixedClock())
     app.state.settings = settings
     app.state.clock = FixedClock()
     transport = httpx.ASGITransport(app)

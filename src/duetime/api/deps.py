@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 
 from duetime.api.errors import BODY_READ, ApiError, malformed
 from duetime.clock import Clock, SystemClock
-from duetime.jobs.model import JSON, Trigger
+from duetime.jobs.model import JSON
 from duetime.jobs.port import JobScheduler
 
 MAX_BODY_BYTES = 4 << 20
@@ -22,11 +22,12 @@ so without a bound a deep enough value would fail with a 500 later, when it is s
 
 
 class TriggerSink(Protocol):
-    """Where `POST /job/{name}` hands a trigger: the scheduler's handler registry."""
+    """Where `POST /job/{name}` hands a trigger: `DirectTriggers` on the embedded engine,
+    `DaprJobScheduler` on the Dapr backend."""
 
-    async def deliver(self, trigger: Trigger) -> bool:
-        """Run the handler that owns `trigger.name`; False if none does. Handler errors
-        propagate."""
+    async def receive(self, name: str, data: JSON) -> bool:
+        """Settle one trigger of job `name`; False if no handler owns the name. Raises when
+        the sender should retry."""
         ...
 
 

@@ -11,14 +11,13 @@ import logging
 from fastapi import APIRouter, Depends, Response
 
 from duetime.api.auth import require_app_token
-from duetime.api.deps import BodyDep, ClockDep, TriggerSinkDep, parse_json
+from duetime.api.deps import BodyDep, TriggerSinkDep, parse_json
 from duetime.api.errors import HANDLER_FAILED, NO_HANDLER, ApiError, responses
-from duetime.jobs.model import Trigger
 
 log = logging.getLogger(__name__)
 
 
-async def trigger_job(name: str, raw: BodyDep, sink: TriggerSinkDep, clock: ClockDep) -> Response:
+async def trigger_job(name: str, raw: BodyDep, sink: TriggerSinkDep) -> Response:
     """Deliver one trigger of job `name` to the handler that owns the name.
 
     The body is the job's data as JSON, exactly as daprd sends it (an empty body means no
@@ -30,10 +29,8 @@ async def trigger_job(name: str, raw: BodyDep, sink: TriggerSinkDep, clock: Cloc
     413 body over 4 MiB.
     """
     data = parse_json(raw) if raw else None
-    now = clock.now()
-    trigger = Trigger(name=name, data=data, scheduled_at=now, fired_at=now, attempt=1)
     try:
-        delivered = await sink.deliver(trigger)
+        delivered = await sink.receive(name, data)
     except Exception:
         log.exception("handler for job %r failed", name)
         raise ApiError(500, HANDLER_FAILED, f"the handler for job {name!r} failed") from None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from duetime.jobs.model import Trigger
+from duetime.clock import Clock
+from duetime.jobs.model import JSON, Trigger
 from duetime.jobs.port import TriggerHandler
 
 log = logging.getLogger(__name__)
@@ -36,3 +37,16 @@ class HandlerRegistry:
             return False
         await handler(trigger)
         return True
+
+
+class DirectTriggers:
+    """Triggers posted to duetime's `POST /job/{name}` while the embedded engine runs (by a
+    Dapr sidecar pointed at it, say): straight to the handlers, once, scheduled now."""
+
+    def __init__(self, handlers: HandlerRegistry, clock: Clock) -> None:
+        self._handlers = handlers
+        self._clock = clock
+
+    async def receive(self, name: str, data: JSON) -> bool:
+        now = self._clock.now()
+        return await self._handlers.deliver(Trigger(name, data, scheduled_at=now, fired_at=now))

@@ -1,7 +1,7 @@
 """The jobs port: the one interface the rest of duetime schedules through.
 
 Backends: `EmbeddedJobScheduler` (SQL database + in-process loop, the default),
-`InMemoryJobScheduler` (duetime.testing) and, later, a Dapr sidecar backend. One contract
+`InMemoryJobScheduler` (duetime.testing) and `DaprJobScheduler` (a Dapr sidecar). One contract
 suite (tests/contract) holds every backend to the docstrings below.
 """
 
@@ -48,6 +48,11 @@ class JobScheduler(ABC):
     @abstractmethod
     async def stop(self) -> None:
         """Stop firing; waits for handlers that are running. Pending jobs stay stored."""
+
+    @property
+    @abstractmethod
+    def ready(self) -> bool:
+        """True between a successful `start` and `stop`."""
 
     # -- jobs ------------------------------------------------------------------------------
     @abstractmethod

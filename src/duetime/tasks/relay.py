@@ -8,8 +8,8 @@ import json
 import logging
 from collections.abc import Sequence
 
-from sqlalchemy import delete, insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import delete, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from duetime.db.helpers import Transaction, chunks
 from duetime.db.tables import schedule_outbox as o_table
@@ -17,6 +17,8 @@ from duetime.jobs import Job, JobScheduler, ScheduleError
 from duetime.tasks.scheduling import Intent, job_from_intent, latest_per_job
 
 log = logging.getLogger(__name__)
+
+_RELAY_LOCK = 0x6475_6574_696D_65  # 'duetime': the advisory lock of the outbox relay
 
 
 class SchedulingRelay:
@@ -62,12 +64,8 @@ class SchedulingRelay:
 
     async def pending(self, limit: int) -> list[tuple[int, Intent]]:
         """The oldest intents not yet carried over, with their outbox ids."""
-        stmt = select(o_table).order_by(o_table.c.id).limit(limit)
         async with self._engine.connect() as conn:
-            return [
-                (r.id, Intent(r.job_name, None if r.job is None else json.loads(r.job)))
-                for r in await conn.execute(stmt)
-            ]
+            return await self._pending(conn, limit)
 
     async def _run(self) -> None:
         delay = 0.1
@@ -81,13 +79,42 @@ class SchedulingRelay:
             except Exception as exc:
                 log.warning("scheduling failed (%s); retrying in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+                delay = min(delay * 2, 5.0)
                 self._wakeup.set()
 
     async def _drain_once(self) -> bool:
-        pending = await self.pending(self._batch)
+        if self._engine.dialect.name != "postgresql":
+            # SQLite: one process owns the database, and its one connection is needed by
+            # the scheduler's own writes, so no transaction is held across the carry-over.
+            async with self._engine.connect() as conn:
+                pending = await self._pending(conn, self._batch)
+            await self._carry_over(pending)
+            async with self._engine.begin() as conn:
+                await self._forget(conn, pending)
+            return len(pending) == self._batch
+        # Several replicas share the outbox: one drains at a time, holding a transaction
+        # lock, so the intents of one job reach the scheduler in the order they were written.
+        async with self._engine.begin() as conn:
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _RELAY_LOCK})
+            pending = await self._pending(conn, self._batch)
+            await self._carry_over(pending)
+            await self._forget(conn, pending)
+        return len(pending) == self._batch
+
+    async def _pending(self, conn: AsyncConnection, limit: int) -> list[tuple[int, Intent]]:
+        stmt = select(o_table).order_by(o_table.c.id).limit(limit)
+        return [
+            (r.id, Intent(r.job_name, None if r.job is None else json.loads(r.job)))
+            for r in await conn.execute(stmt)
+        ]
+
+    async def _forget(self, conn: AsyncConnection, pending: list[tuple[int, Intent]]) -> None:
+        for ids in chunks([i for i, _ in pending]):
+            await conn.execute(delete(o_table).where(o_table.c.id.in_(ids)))
+
+    async def _carry_over(self, pending: list[tuple[int, Intent]]) -> None:
         if not pending:
-            return False
+            return
         latest = latest_per_job([intent for _, intent in pending])
         puts = [job_from_intent(i.job_name, i.job) for i in latest if i.job is not None]
         if puts:
@@ -98,10 +125,6 @@ class SchedulingRelay:
         for intent in latest:
             if intent.job is None:
                 await self._scheduler.delete(intent.job_name)
-        async with self._engine.begin() as conn:
-            for ids in chunks([i for i, _ in pending]):
-                await conn.execute(delete(o_table).where(o_table.c.id.in_(ids)))
-        return len(pending) == self._batch
 
     async def _schedule_each(self, jobs: list[Job]) -> None:
         for job in jobs:
