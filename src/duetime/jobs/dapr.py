@@ -179,9 +179,10 @@ def _error(answer: httpx.Response) -> tuple[str, str]:
 class DaprJobScheduler(JobScheduler):
     """The jobs port on a Dapr sidecar, with a mirror of each job in `store`.
 
-    Differences from the embedded engine that remain: a recurring job's ticks may overlap
-    when a handler outlasts the interval (Dapr does not wait for the previous trigger), and
-    delivery needs duetime's HTTP port reachable by daprd. `late` marks a trigger that
+    Differences from the embedded engine that remain: two replicas can run ticks of one
+    job at once when a handler outlasts the interval (within one process a tick that
+    arrives while the previous one runs is coalesced into it), and delivery needs duetime's
+    HTTP port reachable by daprd. `late` marks a trigger that
     reached duetime more than `late_after` past its tick.
     """
 
@@ -201,6 +202,7 @@ class DaprJobScheduler(JobScheduler):
         self._late_after_us = late_after // timedelta(microseconds=1)
         self._concurrency = concurrency
         self._open = False
+        self._running: set[str] = set()  # jobs whose trigger runs in this process now
 
     @property
     def sidecar(self) -> DaprSidecar:
@@ -305,6 +307,18 @@ class DaprJobScheduler(JobScheduler):
         """One trigger from daprd (`POST /job/{name}`). Returns True when it is settled
         (delivered, dead-lettered, or not due to any handler), False when no handler owns
         the name; raises `TriggerFailed` when daprd should retry."""
+        if name in self._running:
+            # Dapr sends the next tick while a slow handler still runs: coalesce it into the
+            # running one, as the embedded engine does (one replica; replicas can overlap).
+            log.info("trigger of job %r while its previous trigger runs; acknowledged", name)
+            return True
+        self._running.add(name)
+        try:
+            return await self._settle(name, data)
+        finally:
+            self._running.discard(name)
+
+    async def _settle(self, name: str, data: JSON) -> bool:
         now_us = self._clock.now_micros()
         row = await self._store.get(name)
         if row is None:
