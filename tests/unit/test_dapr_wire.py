@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from types import SimpleNamespace
 
+import httpx
 import pytest
+from fastapi import FastAPI
 
+from duetime.api.errors import install_error_handlers
+from duetime.api.jobs import jobs_router
 from duetime.jobs import FailurePolicy, Job
-from duetime.jobs.dapr import dapr_body, name_error
+from duetime.jobs.dapr import DaprJobScheduler, DaprSidecar, dapr_body, name_error
+from duetime.jobs.memory_store import MemoryJobStore
+from tests.conftest import free_port
 
 
 @pytest.mark.parametrize(
@@ -58,3 +65,23 @@ def test_every_field_is_passed_as_sent() -> None:
         "1h",
         [1],
     )
+
+
+async def test_jobs_api_answers_503_while_the_sidecar_is_away_and_keeps_nothing() -> None:
+    scheduler = DaprJobScheduler(MemoryJobStore(), DaprSidecar(f"http://127.0.0.1:{free_port()}"))
+    await scheduler.start()
+    app = FastAPI()
+    install_error_handlers(app)
+    app.include_router(jobs_router())
+    app.state.scheduler = scheduler
+    app.state.settings = SimpleNamespace(api_token=None, app_api_token=None)
+    transport = httpx.ASGITransport(app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://duetime") as client:
+            answer = await client.post("/v1.0/jobs/away", json={"dueTime": "1h", "data": 1})
+            assert answer.status_code == 503, answer.text
+            assert answer.json()["errorCode"] == "DUETIME_SIDECAR_UNAVAILABLE"
+            assert "Traceback" not in answer.text
+            assert (await client.get("/v1.0/jobs/away")).status_code == 404
+    finally:
+        await scheduler.stop()

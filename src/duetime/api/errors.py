@@ -19,6 +19,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from duetime.jobs.dapr import SidecarUnavailable
+
 log = logging.getLogger(__name__)
 
 ERROR_INFO_TYPE = "type.googleapis.com/google.rpc.ErrorInfo"
@@ -39,6 +41,7 @@ DEAD_LETTER_NOT_FOUND = "DUETIME_DEAD_LETTER_NOT_FOUND"
 REPLAY_FAILED = "DUETIME_REPLAY_FAILED"
 NO_HANDLER = "DUETIME_NO_HANDLER"
 HANDLER_FAILED = "DUETIME_HANDLER_FAILED"
+SIDECAR_UNAVAILABLE = "DUETIME_SIDECAR_UNAVAILABLE"
 
 
 class ErrorInfo(BaseModel):
@@ -208,9 +211,17 @@ class _CatchAll:
             await send({"type": "http.response.body", "body": body.encode()})
 
 
+async def _sidecar_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("%s %s: %s", request.method, request.url.path, exc)
+    message = "the Dapr sidecar is not available; try again"
+    return error_response(503, SIDECAR_UNAVAILABLE, message, {"retry-after": "1"})
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Dapr error bodies for `ApiError` and request validation (400, never FastAPI's 422),
-    and a generic 500 without a traceback for anything unexpected."""
+    503 while the Dapr sidecar is away, and a generic 500 without a traceback for anything
+    unexpected."""
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(SidecarUnavailable, _sidecar_unavailable)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(_CatchAll)
