@@ -69,8 +69,12 @@ class SchedulingRelay:
 
     async def _run(self) -> None:
         delay = 0.1
+        # A shared outbox (PostgreSQL, several replicas) may hold intents a replica committed
+        # just before it died: sweep it now and then, not only when this replica writes.
+        sweep = 5.0 if self._engine.dialect.name == "postgresql" else None
         while True:
-            await self._wakeup.wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), sweep)
             self._wakeup.clear()
             try:
                 while await self._drain_once():
