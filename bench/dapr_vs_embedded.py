@@ -11,16 +11,18 @@ duetime's runs in this process's event loop (uvloop, as under `duetime serve`), 
 after the other; daprd and the scheduler are started only once the embedded run is over.
 
 For each backend:
-- scheduling rate: `schedule` awaited one job at a time, and `schedule_many` in batches
-  (far-future jobs with a small payload);
-- trigger rate: N one-shot jobs due at the same instant → time from that instant to the first
-  and to the last delivery, triggers/s, and how many were delivered exactly once;
+- scheduling rate: `schedule` awaited one job at a time (far-future jobs with a small
+  payload), and `schedule_many` in batches: one batch of far-future jobs first (its rate sets
+  how far ahead the later phases put their due times), then the N jobs of the trigger phase;
+- trigger rate: those N one-shot jobs, due at the same instant → time from that instant to the
+  first and to the last delivery, triggers/s, and how many were delivered exactly once;
 - lateness (the handler's entry wall clock − the job's due time) at two rates, each job with
   its own absolute RFC3339 due time in ms, spread evenly over a few seconds; lost, duplicate
   and early counts.
 
 To tell where the time goes it also prints, per phase, the CPU seconds of this process, daprd
-and the scheduler (from /proc), and the mean time of the mirror's and daprd's calls.
+and the scheduler (from /proc), and the mean time of the mirror's and daprd's calls. Each
+phase ends once no such call is in flight, so the next one starts on an idle backend.
 
 The run is bounded by `--budget` seconds (default 360): a phase that would start too close to
 it is skipped, and waits end at it (what has not arrived by then counts as lost).

@@ -60,6 +60,7 @@ def up(
         ports=DaprdPorts(http=http_port, grpc=grpc_port),
         app_api_token=settings.app_api_token,
         api_token=settings.dapr_api_token,
+        app_health_path="/healthz",
     )
     try:
         scheduler.start()

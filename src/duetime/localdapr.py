@@ -196,7 +196,8 @@ class Daprd(_Process):
     """A daprd sidecar for the app listening on `app_port`, talking to `scheduler`.
 
     `app_api_token` is sent to the app on every trigger (`dapr-api-token`); `api_token` is
-    required on every call to the sidecar."""
+    required on every call to the sidecar. With `app_health_path`, daprd probes the app
+    there every second and holds triggers while it does not answer 2xx."""
 
     name = "daprd"
 
@@ -211,6 +212,7 @@ class Daprd(_Process):
         app_api_token: str | None = None,
         api_token: str | None = None,
         resources: dict[str, str] | None = None,
+        app_health_path: str | None = None,
     ) -> None:
         super().__init__(work_dir / "daprd.log")
         self.work_dir = work_dir
@@ -221,6 +223,7 @@ class Daprd(_Process):
         self.app_api_token = app_api_token
         self.api_token = api_token
         self.resources = resources or {}
+        self.app_health_path = app_health_path
 
     @property
     def http_url(self) -> str:
@@ -241,9 +244,19 @@ class Daprd(_Process):
             env["APP_API_TOKEN"] = self.app_api_token
         if self.api_token:
             env["DAPR_API_TOKEN"] = self.api_token
+        health = []
+        if self.app_health_path:
+            # hold triggers while the app is down, rather than spend their retries on it
+            health = [
+                "--enable-app-health-check",
+                f"--app-health-check-path={self.app_health_path}",
+                "--app-health-probe-interval=1",
+                "--app-health-threshold=1",
+            ]
         self._spawn(
             [
                 binary("daprd"),
+                *health,
                 "--mode=standalone",
                 f"--app-id={self.app_id}",
                 f"--app-port={self.app_port}",

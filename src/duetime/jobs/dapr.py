@@ -18,7 +18,9 @@ gives what Dapr does not:
   acknowledged. daprd is sent one retry more than the policy, so an attempt that never
   reached duetime (a connection error) still gets its dead letter;
 - cancellation that holds: a trigger of a job the mirror no longer has (deleted, or a
-  one-shot that already succeeded) is acknowledged without delivery.
+  one-shot that already succeeded) is acknowledged without delivery;
+- no job lost while duetime is down: the Scheduler drops a one-shot job whose triggers
+  could not reach duetime; the mirror still has it, and a sweep sends it again.
 
 Delivery stays at least once: a crash after a handler returns and before the mirror moves
 delivers that tick again.
@@ -27,6 +29,7 @@ delivers that tick again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import Sequence
@@ -38,6 +41,7 @@ from urllib.parse import quote
 import httpx
 
 from duetime.clock import Clock, SystemClock
+from duetime.db.batch import Batcher
 from duetime.jobs.handlers import HandlerRegistry
 from duetime.jobs.lifecycle import new_row, settle
 from duetime.jobs.model import (
@@ -52,8 +56,8 @@ from duetime.jobs.model import (
 )
 from duetime.jobs.port import JobScheduler, TriggerHandler
 from duetime.jobs.schedule import ScheduleError
-from duetime.jobs.store import JobStore, StoredJob
-from duetime.timefmt import from_micros
+from duetime.jobs.store import JobStore, Outcome, StoredJob
+from duetime.timefmt import format_rfc3339, from_micros
 
 log = logging.getLogger(__name__)
 
@@ -203,6 +207,10 @@ class DaprJobScheduler(JobScheduler):
         self._concurrency = concurrency
         self._open = False
         self._running: set[str] = set()  # jobs whose trigger runs in this process now
+        self._sending: dict[str, asyncio.Event] = {}  # schedule calls not settled yet
+        self._reconciler: asyncio.Task[None] | None = None
+        # triggers' outcomes, group-committed: one transaction for all that wait together
+        self._outcomes: Batcher[Outcome, bool] = Batcher(self._store.apply)
 
     @property
     def sidecar(self) -> DaprSidecar:
@@ -215,16 +223,51 @@ class DaprJobScheduler(JobScheduler):
         if not self._open:
             await self._store.open()
             self._open = True
+        if self._reconciler is None:
+            self._reconciler = asyncio.create_task(self._reconcile(), name="duetime-dapr-resend")
 
     async def stop(self) -> None:
+        if self._reconciler is not None:
+            self._reconciler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconciler
+            self._reconciler = None
         if self._open:
             self._open = False
+            await self._outcomes.close()
             await self._store.close()
         await self._sidecar.aclose()
 
     @property
     def ready(self) -> bool:
         return self._open
+
+    async def _reconcile(self, every: float = 5.0, stale: float = 10.0) -> None:
+        """Send again the jobs Dapr lost. The Scheduler drops a one-shot job whose triggers
+        could not reach duetime (its retries used up while duetime was down, and daprd 1.16.5
+        also stops retrying some of them early); the mirror keeps every job until a trigger
+        of it is settled. A job the mirror holds that is overdue by `stale` seconds and that
+        daprd no longer has is scheduled again; it fires at once, and a duplicate is
+        acknowledged by the mirror. Overdue jobs are read in fire-time order, so the sweep
+        costs nothing while nothing is overdue."""
+        stale_us = int(stale * 1e6)
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self._resend_lost(self._clock.now_micros() - stale_us)
+            except Exception as exc:  # the sidecar or the database is away: next round
+                log.info("looking for jobs Dapr lost failed: %s", exc)
+
+    async def _resend_lost(self, overdue_us: int) -> None:
+        after: tuple[int, str] | None = None
+        while batch := await self._store.earliest(200, after=after):
+            for row in batch:
+                if row.next_fire_us >= overdue_us:
+                    return
+                if await self._sidecar.get(row.job.name) is None:
+                    log.warning("job %r was lost by Dapr; scheduling it again", row.job.name)
+                    await self._sidecar.schedule(row.job)
+            after = batch[-1].key
 
     # -- jobs ------------------------------------------------------------------------------
     def _row(self, job: Job, now_us: int) -> StoredJob:
@@ -237,11 +280,15 @@ class DaprJobScheduler(JobScheduler):
         row = self._row(job, self._clock.now_micros())
         old = await self._store.get(job.name) if overwrite else None
         await self._store.insert([row], overwrite=overwrite)
+        settled = self._sending[job.name] = asyncio.Event()
         try:
             await self._sidecar.schedule(job)
         except BaseException:
             await self._restore([row], {job.name: old})
             raise
+        finally:
+            self._sending.pop(job.name, None)
+            settled.set()
         return row.state()
 
     async def schedule_many(self, jobs: Sequence[Job], *, overwrite: bool = False) -> None:
@@ -254,6 +301,8 @@ class DaprJobScheduler(JobScheduler):
         if overwrite:
             for name in names:
                 old[name] = await self._store.get(name)
+        if not await self._sidecar.healthy():  # fail before writing anything
+            raise SidecarUnavailable("daprd is not serving")
         await self._store.insert(rows, overwrite=overwrite)
         slots = asyncio.Semaphore(self._concurrency)
 
@@ -261,11 +310,18 @@ class DaprJobScheduler(JobScheduler):
             async with slots:
                 await self._sidecar.schedule(job)
 
-        results = await asyncio.gather(*(send(j) for j in jobs), return_exceptions=True)
-        failures = [r for r in results if isinstance(r, BaseException)]
-        if failures:
-            await self._restore(rows, old)
-            raise failures[0]
+        settled = asyncio.Event()
+        self._sending.update(dict.fromkeys(names, settled))
+        try:
+            results = await asyncio.gather(*(send(j) for j in jobs), return_exceptions=True)
+            failures = [r for r in results if isinstance(r, BaseException)]
+            if failures:
+                await self._restore(rows, old)
+                raise failures[0]
+        finally:
+            for name in names:
+                self._sending.pop(name, None)
+            settled.set()
 
     async def _restore(self, rows: Sequence[StoredJob], old: dict[str, StoredJob | None]) -> None:
         """Undo a failed schedule: the mirror goes back to what it held (best effort on
@@ -280,6 +336,13 @@ class DaprJobScheduler(JobScheduler):
                     pass
             else:
                 await self._store.insert([previous], overwrite=True)
+                # daprd may already hold the replacement: put the previous job back there,
+                # due at the mirror's next fire, or it would never fire again
+                pinned = format_rfc3339(from_micros(previous.next_fire_us))
+                try:
+                    await self._sidecar.schedule(replace(previous.job, due_time=pinned))
+                except (SidecarUnavailable, ScheduleError) as exc:
+                    log.warning("could not restore job %r on daprd: %s", row.job.name, exc)
 
     async def get(self, name: str) -> JobState | None:
         row = await self._store.get(name)
@@ -319,6 +382,10 @@ class DaprJobScheduler(JobScheduler):
             self._running.discard(name)
 
     async def _settle(self, name: str, data: JSON) -> bool:
+        while (settled := self._sending.get(name)) is not None:
+            # daprd can fire before it answers the schedule call, and a failed batch is
+            # undone: wait for the call to settle, then read the mirror
+            await settled.wait()
         now_us = self._clock.now_micros()
         row = await self._store.get(name)
         if row is None:
@@ -343,7 +410,7 @@ class DaprJobScheduler(JobScheduler):
             error = f"{type(exc).__name__}: {exc}"
             log.warning("job %r attempt %d failed: %s", name, trigger.attempt, error)
         outcome = settle(row, error=error, now_us=self._clock.now_micros())
-        await self._store.apply([outcome])
+        await self._outcomes.submit(outcome)
         if outcome.dead_letter is not None:
             log.error("job %r gave up after %d attempts", name, outcome.dead_letter.attempts)
         elif error is not None:
