@@ -242,13 +242,15 @@ class DaprJobScheduler(JobScheduler):
     def ready(self) -> bool:
         return self._open
 
-    async def _reconcile(self, every: float = 5.0, stale: float = 10.0) -> None:
+    async def _reconcile(self, every: float = 5.0, stale: float = 20.0) -> None:
         """Send again the jobs Dapr lost. The Scheduler drops a one-shot job whose triggers
         could not reach duetime (its retries used up while duetime was down, and daprd 1.16.5
         also stops retrying some of them early); the mirror keeps every job until a trigger
         of it is settled. A job the mirror holds that is overdue by `stale` seconds and that
         daprd no longer has is scheduled again; it fires at once, and a duplicate is
-        acknowledged by the mirror. Overdue jobs are read in fire-time order, so the sweep
+        acknowledged by the mirror. daprd also stops showing a job whose trigger is queued
+        for delivery, so under a backlog longer than `stale` a job can be sent twice; the
+        mirror absorbs that too. Overdue jobs are read in fire-time order, so the sweep
         costs nothing while nothing is overdue."""
         stale_us = int(stale * 1e6)
         while True:
@@ -265,7 +267,9 @@ class DaprJobScheduler(JobScheduler):
                 if row.next_fire_us >= overdue_us:
                     return
                 if await self._sidecar.get(row.job.name) is None:
-                    log.warning("job %r was lost by Dapr; scheduling it again", row.job.name)
+                    log.warning(
+                        "job %r is overdue and not on daprd; sending it again", row.job.name
+                    )
                     await self._sidecar.schedule(row.job)
             after = batch[-1].key
 
