@@ -42,7 +42,7 @@ import httpx
 
 from duetime.clock import Clock, SystemClock
 from duetime.db.batch import Batcher
-from duetime.jobs.handlers import HandlerRegistry
+from duetime.jobs.handlers import HandlerRegistry, describe_error, replay_dead_letter
 from duetime.jobs.lifecycle import new_row, settle
 from duetime.jobs.model import (
     JSON,
@@ -50,7 +50,6 @@ from duetime.jobs.model import (
     FailurePolicy,
     Job,
     JobExistsError,
-    JobNotFoundError,
     JobState,
     Trigger,
 )
@@ -411,7 +410,7 @@ class DaprJobScheduler(JobScheduler):
         try:
             owned = await self._handlers.deliver(trigger)
         except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
+            error = describe_error(exc)
             log.warning("job %r attempt %d failed: %s", name, trigger.attempt, error)
         outcome = settle(row, error=error, now_us=self._clock.now_micros())
         await self._outcomes.submit(outcome)
@@ -428,25 +427,7 @@ class DaprJobScheduler(JobScheduler):
         return await self._store.dead_letters(prefix, limit=limit, after=after)
 
     async def replay(self, dead_letter_id: str) -> None:
-        dead = await self._store.get_dead_letter(dead_letter_id)
-        if dead is None:
-            raise JobNotFoundError(f"no dead letter {dead_letter_id!r}")
-        trigger = Trigger(
-            name=dead.name,
-            data=dead.data,
-            scheduled_at=dead.scheduled_at,
-            fired_at=self._clock.now(),
-            attempt=dead.attempts + 1,
-        )
-        try:
-            await self._handlers.deliver(trigger)
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            await self._store.put_dead_letter(
-                replace(dead, attempts=dead.attempts + 1, error=error)
-            )
-            raise
-        await self._store.delete_dead_letter(dead_letter_id)
+        await replay_dead_letter(self._store, self._handlers, dead_letter_id, self._clock.now())
 
     async def discard(self, dead_letter_id: str) -> bool:
         return await self._store.delete_dead_letter(dead_letter_id)

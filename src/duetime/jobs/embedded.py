@@ -19,13 +19,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
 
 from duetime.clock import Clock, SystemClock
 from duetime.db.batch import Batcher
-from duetime.jobs.handlers import HandlerRegistry
+from duetime.jobs.handlers import HandlerRegistry, describe_error, replay_dead_letter
 from duetime.jobs.lifecycle import new_row, settle
-from duetime.jobs.model import DeadLetter, Job, JobNotFoundError, JobState, Trigger
+from duetime.jobs.model import DeadLetter, Job, JobState, Trigger
 from duetime.jobs.port import JobScheduler, TriggerHandler
 from duetime.jobs.store import JobStore, Outcome, StoredJob
 from duetime.jobs.window import DueWindow
@@ -179,24 +178,7 @@ class EmbeddedJobScheduler(JobScheduler):
         return await self._store.dead_letters(prefix, limit=limit, after=after)
 
     async def replay(self, dead_letter_id: str) -> None:
-        dead = await self._store.get_dead_letter(dead_letter_id)
-        if dead is None:
-            raise JobNotFoundError(f"no dead letter {dead_letter_id!r}")
-        trigger = Trigger(
-            name=dead.name,
-            data=dead.data,
-            scheduled_at=dead.scheduled_at,
-            fired_at=self._clock.now(),
-            attempt=dead.attempts + 1,
-        )
-        try:
-            await self._handlers.deliver(trigger)
-        except Exception as exc:
-            await self._store.put_dead_letter(
-                replace(dead, attempts=dead.attempts + 1, error=_describe(exc))
-            )
-            raise
-        await self._store.delete_dead_letter(dead_letter_id)
+        await replay_dead_letter(self._store, self._handlers, dead_letter_id, self._clock.now())
 
     async def discard(self, dead_letter_id: str) -> bool:
         return await self._store.delete_dead_letter(dead_letter_id)
@@ -291,7 +273,7 @@ class EmbeddedJobScheduler(JobScheduler):
                 raise  # the engine is stopping
             error: str | None = "CancelledError: the handler was cancelled"
         except Exception as exc:
-            error = _describe(exc)
+            error = describe_error(exc)
         else:
             return None
         log.warning("job %r attempt %d failed: %s", trigger.name, trigger.attempt, error)
@@ -328,10 +310,3 @@ class _GroupCommitter:
                 log.exception("could not record %d job outcomes; retrying", len(outcomes))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-
-
-def _describe(exc: BaseException, limit: int = 2000) -> str:
-    """A storable one-line description: no NUL (PostgreSQL refuses it), no lone surrogates."""
-    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    text = text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
-    return text[:limit]

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from duetime.clock import Clock
-from duetime.jobs.model import JSON, Trigger
+from duetime.jobs.model import JSON, JobNotFoundError, Trigger
+
+if TYPE_CHECKING:
+    from duetime.jobs.store import JobStore
 from duetime.jobs.port import TriggerHandler
 
 log = logging.getLogger(__name__)
@@ -50,3 +56,35 @@ class DirectTriggers:
     async def receive(self, name: str, data: JSON) -> bool:
         now = self._clock.now()
         return await self._handlers.deliver(Trigger(name, data, scheduled_at=now, fired_at=now))
+
+
+def describe_error(exc: BaseException, limit: int = 2000) -> str:
+    """A storable one-line description: no NUL (PostgreSQL refuses it), no lone surrogates."""
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    text = text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    return text[:limit]
+
+
+async def replay_dead_letter(
+    store: JobStore, handlers: HandlerRegistry, dead_letter_id: str, now: datetime
+) -> None:
+    """Deliver a dead letter's trigger once (`JobScheduler.replay`): removed on success;
+    on failure kept with the new error and attempt count, and the error raised."""
+    dead = await store.get_dead_letter(dead_letter_id)
+    if dead is None:
+        raise JobNotFoundError(f"no dead letter {dead_letter_id!r}")
+    trigger = Trigger(
+        name=dead.name,
+        data=dead.data,
+        scheduled_at=dead.scheduled_at,
+        fired_at=now,
+        attempt=dead.attempts + 1,
+    )
+    try:
+        await handlers.deliver(trigger)
+    except Exception as exc:
+        await store.put_dead_letter(
+            replace(dead, attempts=dead.attempts + 1, error=describe_error(exc))
+        )
+        raise
+    await store.delete_dead_letter(dead_letter_id)
