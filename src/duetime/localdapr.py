@@ -18,9 +18,8 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -281,22 +280,6 @@ class Daprd(_Process):
         path = "/v1.0/healthz" if wait_for_app else "/v1.0/healthz/outbound"
         self.wait_healthy(self.http_url + path, 204, timeout)
         return self
-
-
-@dataclass
-class StackState:
-    """What `duetime dapr up` writes to `<data_dir>/dapr/stack.json`."""
-
-    scheduler_pid: int
-    daprd_pid: int
-    scheduler_address: str
-    scheduler_healthz: str
-    daprd_http: str
-    daprd_grpc: str
-    app_port: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def pid_alive(pid: int) -> bool:

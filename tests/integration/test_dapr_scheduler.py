@@ -16,10 +16,10 @@ import asyncio
 import contextlib
 import itertools
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Protocol
@@ -39,24 +39,9 @@ from duetime.jobs.port import TriggerHandler
 from duetime.jobs.sql_store import SqlJobStore
 from duetime.localdapr import Daprd, DaprdPorts, Scheduler, free_port
 from duetime.testing import RecordingHandler
+from tests.integration.test_scheduler_contract import eventually, now, rfc3339
 
 _app_ids = itertools.count(1)
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def rfc3339(dt: datetime) -> str:
-    return dt.isoformat().replace("+00:00", "Z")
-
-
-async def eventually(check: Callable[[], object], timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 # -- the app daprd calls ------------------------------------------------------------------

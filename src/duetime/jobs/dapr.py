@@ -15,8 +15,8 @@ gives what Dapr does not:
   first moves the mirror past now, the rest find the mirror's tick in the future and are
   acknowledged without reaching a handler;
 - dead letters: the attempt that exhausts the job's policy is kept as a dead letter and
-  acknowledged. daprd is sent one retry more than the policy, so an attempt that never
-  reached duetime (a connection error) still gets its dead letter;
+  acknowledged. daprd is sent one retry more than the policy, so one attempt that never
+  reached duetime (a connection error) does not cost the dead letter;
 - cancellation that holds: a trigger of a job the mirror no longer has (deleted, or a
   one-shot that already succeeded) is acknowledged without delivery;
 - no job lost while duetime is down: the Scheduler drops a one-shot job whose triggers
