@@ -18,10 +18,14 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
+
+T = TypeVar("T")
 
 DAPR_VERSION = "v1.16.5"
 SCHEDULER_ID = "dapr-scheduler-server-0"
@@ -158,6 +162,7 @@ class Scheduler(_Process):
     def __init__(self, data_dir: Path, ports: SchedulerPorts | None = None) -> None:
         super().__init__(data_dir / "scheduler.log")
         self.data_dir = data_dir
+        self._own_ports = ports is None  # picked here: may be taken again before the bind
         self.ports = ports or SchedulerPorts()
 
     @property
@@ -169,6 +174,9 @@ class Scheduler(_Process):
         return f"http://127.0.0.1:{self.ports.healthz}/healthz"
 
     def start(self, timeout: float = 60.0) -> Scheduler:
+        return _retry_bind(self, lambda: self._start(timeout), SchedulerPorts)
+
+    def _start(self, timeout: float) -> Scheduler:
         p = self.ports
         self._spawn(
             [
@@ -218,6 +226,7 @@ class Daprd(_Process):
         self.app_id = app_id
         self.app_port = app_port
         self.scheduler_address = scheduler_address
+        self._own_ports = ports is None
         self.ports = ports or DaprdPorts()
         self.app_api_token = app_api_token
         self.api_token = api_token
@@ -231,6 +240,9 @@ class Daprd(_Process):
     def start(self, timeout: float = 60.0, *, wait_for_app: bool = False) -> Daprd:
         """Start and wait until the sidecar serves its API (`/v1.0/healthz/outbound`), or,
         with `wait_for_app`, until it is fully healthy (which needs the app port open)."""
+        return _retry_bind(self, lambda: self._start(timeout, wait_for_app), DaprdPorts)
+
+    def _start(self, timeout: float, wait_for_app: bool) -> Daprd:
         config = self.work_dir / "config.yaml"
         resources = self.work_dir / "resources"
         resources.mkdir(parents=True, exist_ok=True)
@@ -280,6 +292,19 @@ class Daprd(_Process):
         path = "/v1.0/healthz" if wait_for_app else "/v1.0/healthz/outbound"
         self.wait_healthy(self.http_url + path, 204, timeout)
         return self
+
+
+def _retry_bind(proc: Any, start: Callable[[], T], new_ports: Callable[[], object]) -> T:
+    """`start`, again with fresh ports when ports picked by `free_port` were taken by
+    another process between the pick and the bind (up to 3 tries)."""
+    for attempt in range(3):
+        try:
+            return start()
+        except RuntimeError as exc:
+            if not proc._own_ports or "address already in use" not in str(exc) or attempt == 2:
+                raise
+            proc.ports = new_ports()
+    raise AssertionError("unreachable")
 
 
 def pid_alive(pid: int) -> bool:
