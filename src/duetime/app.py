@@ -16,6 +16,7 @@ from duetime.api.errors import install_error_handlers
 from duetime.api.events import events_router
 from duetime.api.jobs import jobs_router
 from duetime.api.limits import BodyLimit, RejectNul
+from duetime.api.pubsub import dead_events_router, subscriber_router
 from duetime.api.series import me_router, series_router
 from duetime.api.tasks import task_router
 from duetime.api.triggers import trigger_router
@@ -52,13 +53,16 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimit, prefix="/api/", max_bytes=MAX_API_BODY)
     app.add_middleware(RejectNul)
-    app.include_router(jobs_router())
-    app.include_router(trigger_router())
-    app.include_router(events_router())  # before /api/notifications/{id}/...
-    app.include_router(task_router())
-    app.include_router(series_router())
-    app.include_router(me_router())
-    app.include_router(delivery_router())
+    if settings.runs_api:
+        app.include_router(jobs_router())
+        app.include_router(trigger_router())
+        app.include_router(events_router())  # before /api/notifications/{id}/...
+        app.include_router(task_router())
+        app.include_router(series_router())
+        app.include_router(me_router())
+        app.include_router(delivery_router())
+    app.include_router(subscriber_router())
+    app.include_router(dead_events_router())
 
     @app.get("/healthz", tags=["health"], status_code=204)
     async def healthz() -> Response:
@@ -67,13 +71,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
 
     @app.get("/readyz", tags=["health"])
     async def readyz(request: Request) -> Response:
-        """204 when the jobs engine is running and its database answers; 503 otherwise."""
-        ready = runtime.scheduler.ready
-        if ready:
-            try:
-                await runtime.scheduler.get("__duetime_readyz__")
-            except Exception:
-                ready = False
-        return Response(status_code=204 if ready else 503)
+        """204 when this process can do its work (the jobs engine runs, the database
+        answers); 503 otherwise."""
+        return Response(status_code=204 if await runtime.ready() else 503)
 
     return app

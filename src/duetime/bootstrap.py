@@ -11,7 +11,7 @@ from typing import Protocol
 
 from duetime.api.deps import TriggerSink
 from duetime.auth import load_or_create_secret
-from duetime.clock import SystemClock
+from duetime.clock import Clock, SystemClock
 from duetime.db.engine import create_engine
 from duetime.delivery.hub import NotificationHub
 from duetime.delivery.model import ChannelName, RetryPolicy
@@ -20,11 +20,17 @@ from duetime.delivery.port import Channel
 from duetime.delivery.service import DeliveryService
 from duetime.delivery.smtp import SmtpConfig, SmtpEmailChannel
 from duetime.delivery.store import SqlDeliveryStore
+from duetime.delivery.subscriber import FanOut
 from duetime.delivery.webhook import WebhookChannel
 from duetime.delivery.worker import DeliveryWorker
+from duetime.events.dapr import DaprEventPublisher
+from duetime.events.dead_letters import SqlEventDeadLetters
 from duetime.events.embedded import EmbeddedEventPublisher
+from duetime.events.kafka import KafkaEventPublisher
+from duetime.events.port import EventPublisher
 from duetime.events.relay import EventRelay
 from duetime.events.store import SqlEventStore
+from duetime.events.tee import TeePublisher
 from duetime.jobs import JobScheduler, Trigger
 from duetime.jobs.app_channel import HttpAppChannel
 from duetime.jobs.dapr import DaprJobScheduler, DaprSidecar
@@ -62,13 +68,23 @@ class Runtime:
     events: SqlEventStore
     event_relay: EventRelay
     hub: NotificationHub
+    clock: Clock
+    broker: EventPublisher
+    """Where events go beyond this process (the embedded bus when there is no broker)."""
+    event_dead_letters: SqlEventDeadLetters
+    subscriber: FanOut | None
+    """The notifier's pub/sub handler, when this process receives `reminder.due` through
+    Dapr; None when it fans out as reminders fire, or does not run the notifier."""
     closers: list[_Closer] = field(default_factory=list)
     _maintenance: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         if self.settings.event_relay:
             await self.event_relay.start()
-        await self.worker.start()
+        if self.settings.runs_notifier:
+            await self.worker.start()
+        if not self.settings.runs_api:
+            return
         await self.scheduler.start()
         if isinstance(self.scheduler, EmbeddedJobScheduler):
             # Intents an earlier version left in the outbox are older than anything written
@@ -76,6 +92,19 @@ class Runtime:
             await self.relay.drain()
         await self.relay.start()
         self._maintenance = asyncio.create_task(self._schedule_maintenance())
+
+    async def ready(self) -> bool:
+        """The jobs engine runs (API roles) and the database answers."""
+        try:
+            if self.settings.runs_api:
+                if not self.scheduler.ready:
+                    return False
+                await self.scheduler.get("__duetime_readyz__")
+            else:
+                await self.events.last_seq()
+        except Exception:
+            return False
+        return True
 
     async def _schedule_maintenance(self) -> None:
         """Until it takes: a Dapr sidecar may come up after duetime."""
@@ -95,8 +124,11 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._maintenance
         await self.relay.stop()
-        await self.scheduler.stop()
+        if self.settings.runs_api:
+            await self.scheduler.stop()
         await self.worker.stop()
+        if self.subscriber is not None:
+            await self.subscriber.aclose()
         await self.event_relay.stop()
         await self.task_store.close()
         await self.delivery_store.close()
@@ -111,6 +143,22 @@ def retry_policy(settings: Settings) -> RetryPolicy:
         max_delay=settings.delivery_backoff_max,
         attempt_timeout=max(settings.webhook_timeout, settings.smtp_timeout) + 1,
     )
+
+
+def event_broker(settings: Settings) -> EventPublisher | None:
+    if settings.event_publisher == "dapr":
+        return DaprEventPublisher(
+            settings.dapr_http_endpoint,
+            pubsub=settings.pubsub_name,
+            token=settings.dapr_api_token,
+            timeout=settings.dapr_timeout,
+        )
+    if settings.event_publisher == "kafka":
+        assert settings.kafka_bootstrap_servers is not None
+        return KafkaEventPublisher(
+            settings.kafka_bootstrap_servers, topic_prefix=settings.kafka_topic_prefix
+        )
+    return None
 
 
 def bootstrap(settings: Settings) -> Runtime:
@@ -138,12 +186,21 @@ def bootstrap(settings: Settings) -> Runtime:
     policy = retry_policy(settings)
     email_available = settings.smtp_host is not None
 
-    # events: outbox → relay → embedded bus (+ the log) → in-app streams
+    # events: outbox → relay → the broker, if any, and the embedded bus → in-app streams
     events = SqlEventStore(engine)
-    publisher = EmbeddedEventPublisher()
+    local = EmbeddedEventPublisher()
     hub = NotificationHub()
-    publisher.subscribe(hub)
-    event_relay = EventRelay(events, publisher, clock)
+    local.subscribe(hub)
+    broker = event_broker(settings) or local
+    publisher: EventPublisher = local if broker is local else TeePublisher(broker, local)
+    event_relay = EventRelay(
+        events,
+        publisher,
+        clock,
+        engine=engine,
+        # another process may share the outbox: sweep it for what one that died committed
+        sweep=None if broker is local and settings.role == "all" else 5.0,
+    )
 
     # delivery: rows written with the notification → worker → channels
     delivery_store = SqlDeliveryStore(engine)
@@ -197,7 +254,9 @@ def bootstrap(settings: Settings) -> Runtime:
     store = SqlTaskStore(
         engine,
         scheduling=scheduling,
-        on_fire=DeliveryOutbox(policy, email_available=email_available),
+        on_fire=DeliveryOutbox(
+            policy, email_available=email_available, fan_out=settings.fans_out_inline
+        ),
         misfire_grace_us=settings.misfire_grace // timedelta(microseconds=1),
         skip_missed=settings.misfire_policy == "missed",
     )
@@ -207,6 +266,9 @@ def bootstrap(settings: Settings) -> Runtime:
     async def maintenance(_: Trigger) -> None:
         await tasks.purge(retention)
 
+    subscriber = None
+    if settings.runs_notifier and not settings.fans_out_inline:
+        subscriber = FanOut(engine, policy, email_available=email_available, kick=worker.kick)
     runtime = Runtime(
         settings,
         scheduler,
@@ -221,6 +283,10 @@ def bootstrap(settings: Settings) -> Runtime:
         events,
         event_relay,
         hub,
+        clock,
+        broker,
+        SqlEventDeadLetters(engine),
+        subscriber,
     )
     runtime.closers += [*channels.values(), publisher]
     if settings.app_url:

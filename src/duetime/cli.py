@@ -37,11 +37,30 @@ def main() -> None:
     """duetime: exact-time reminders and scheduled jobs."""
 
 
+_host = click.option("--host", help="Address to bind (default 127.0.0.1, DUETIME_HOST).")
+_port = click.option("--port", type=int, help="Port to bind (default 8000, DUETIME_PORT).")
+
+
 @main.command()
-@click.option("--host", help="Address to bind (default 127.0.0.1, DUETIME_HOST).")
-@click.option("--port", type=int, help="Port to bind (default 8000, DUETIME_PORT).")
+@_host
+@_port
 def serve(host: str | None, port: int | None) -> None:
-    """Run duetime: the HTTP API and the embedded jobs engine."""
+    """Run duetime: the HTTP API and the jobs engine (DUETIME_ROLE: all, the default, also
+    runs the notifier; api runs without it)."""
+    _run(_settings(host=host, port=port))
+
+
+@main.command()
+@_host
+@_port
+def worker(host: str | None, port: int | None) -> None:
+    """Run the notifier alone (DUETIME_ROLE=worker): it receives reminder.due through its
+    Dapr sidecar's pub/sub and sends webhooks and email. Needs DUETIME_EVENT_PUBLISHER=dapr
+    and the API's database."""
+    _run(_settings(host=host, port=port, role="worker"))
+
+
+def _run(settings: Settings) -> None:
     import logging
 
     import uvicorn
@@ -50,12 +69,12 @@ def serve(host: str | None, port: int | None) -> None:
     from duetime.db.engine import prepare, safe_url
     from duetime.server import StoppableServer
 
-    settings = _settings(host=host, port=port)
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per trigger is noise
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)  # retries while a broker starts
     try:
         app = create_app(settings)
     except (ValueError, OSError) as exc:

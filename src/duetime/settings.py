@@ -98,10 +98,54 @@ class Settings(BaseSettings):
     smtp_timeout: float = Field(default=30.0, gt=0)
     sse_heartbeat: float = Field(default=15.0, gt=0)
     """Seconds between heartbeat comments on `/api/notifications/stream`."""
-    event_publisher: Literal["embedded"] = "embedded"
-    """Backend of the event publisher port (Dapr pub/sub is not built yet)."""
+    role: Literal["all", "api", "worker"] = "all"
+    """`all`: one process does everything. `api`: the task and jobs APIs and the reminders'
+    firing. `worker`: the notifier, which receives `reminder.due` through Dapr pub/sub and
+    sends webhooks and email. `api` and `worker` need `event_publisher=dapr` and a database
+    both can reach."""
+    event_publisher: Literal["embedded", "dapr", "kafka"] = "embedded"
+    """Where events go after the outbox, besides the event log and the live streams.
+    `embedded`: nowhere else. `dapr`: Dapr pub/sub through the sidecar at
+    `dapr_http_endpoint` (component `pubsub_name`); the notifier then subscribes to
+    `reminders` through its sidecar. `kafka`: straight to Kafka at `kafka_bootstrap_servers`
+    (for consumers of duetime's events; the notifier stays in-process)."""
+    pubsub_name: str = Field(default="pubsub", min_length=1)
+    """The Dapr pub/sub component duetime publishes to and subscribes through."""
+    dead_letter_topic: str = Field(default="reminders-dead", min_length=1)
+    """Where Dapr moves a `reminder.due` the worker could not take after the retries of the
+    component's resiliency policy; duetime keeps those for an operator to replay."""
+    kafka_bootstrap_servers: str | None = None
+    """`host:port[,host:port…]` of the Kafka brokers (`event_publisher=kafka`)."""
+    kafka_topic_prefix: str = ""
+    """Prepended to the topic names (`task-events`, `reminders`) on Kafka."""
     event_relay: bool = True
     """false: events stay in the outbox, unpublished (for tests of crash recovery)."""
+
+    @model_validator(mode="after")
+    def _roles_need_a_broker(self) -> Settings:
+        if self.role != "all" and self.event_publisher != "dapr":
+            raise ValueError(
+                f"DUETIME_ROLE={self.role} needs DUETIME_EVENT_PUBLISHER=dapr: the worker "
+                "receives reminders from the API through Dapr pub/sub"
+            )
+        if self.event_publisher == "kafka" and not self.kafka_bootstrap_servers:
+            raise ValueError(
+                "DUETIME_EVENT_PUBLISHER=kafka needs DUETIME_KAFKA_BOOTSTRAP_SERVERS (host:port)"
+            )
+        return self
+
+    @property
+    def runs_api(self) -> bool:
+        return self.role in ("all", "api")
+
+    @property
+    def runs_notifier(self) -> bool:
+        return self.role in ("all", "worker")
+
+    @property
+    def fans_out_inline(self) -> bool:
+        """The fan-out to channels happens when the reminder fires, not in a subscriber."""
+        return self.event_publisher != "dapr"
 
     @model_validator(mode="after")
     def _refuse_public_bind_without_token(self) -> Settings:

@@ -226,3 +226,20 @@ events = Table(
     Index("ix_events_user_seq", "user_id", "seq"),
     Index("ix_events_unpublished", "published_us", "id"),
 )
+
+event_dead_letters = Table(
+    "event_dead_letters",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("event_id", String(200), nullable=False, unique=True),
+    Column("pubsub", String(200), nullable=False),
+    Column("topic", String(200), nullable=False),  # where the event was published
+    Column("type", String(200)),
+    Column("body", Text, nullable=False),  # the event as it reached the dead-letter topic
+    Column("first_us", BigInteger, nullable=False),
+    Column("last_us", BigInteger, nullable=False),
+    Column("times", Integer, nullable=False),  # dead-lettered this often (replays fail again)
+    Column("replays", Integer, nullable=False),
+    Column("replayed_us", BigInteger),  # None: waiting for an operator
+    Index("ix_event_dead_letters_last", "last_us", "id"),
+)

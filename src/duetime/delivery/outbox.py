@@ -1,11 +1,18 @@
-"""What a reminder reaching the inbox writes, in the same transaction as the notification:
-its `reminder.due` event and one delivery row per enabled external channel. The rows are
-unique per (notification, channel), so a duplicate trigger never adds a second delivery."""
+"""What a reminder reaching the inbox writes: its `reminder.due` event, and one delivery row
+per enabled external channel (the fan-out).
+
+Where the fan-out runs depends on the event publisher. Embedded (and Kafka): in the same
+transaction as the notification (`DeliveryOutbox(fan_out=True)`). Dapr pub/sub: the worker
+receives `reminder.due` through its sidecar and writes the rows then (`FanOut`), with the
+same `write_deliveries`. The rows are unique per (notification, channel), so a duplicate
+trigger or a redelivered event never adds a second delivery.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -20,8 +27,21 @@ from duetime.events.store import write_events
 from duetime.tasks.model import new_id
 from duetime.timefmt import format_rfc3339, from_micros
 
+CLOUD_EVENT_KEYS = (
+    "specversion",
+    "id",
+    "source",
+    "type",
+    "time",
+    "datacontenttype",
+    "subject",
+    "data",
+)
+"""The attributes duetime writes. A Dapr sidecar adds its own (`topic`, `traceparent`, …);
+the webhook body is duetime's event, whichever path it took."""
 
-def due_event(note: dict[str, Any]) -> OutgoingEvent:
+
+def due_event(note: Mapping[str, Any]) -> OutgoingEvent:
     """The `reminder.due` event of a notification row; its id is the notification's id, so
     the event (and each webhook body) is stable whoever builds it."""
     data = {
@@ -46,56 +66,83 @@ def due_event(note: dict[str, Any]) -> OutgoingEvent:
     )
 
 
-class DeliveryOutbox:
-    """The task store's fire hook (see `SqlTaskStore`)."""
+@dataclass(frozen=True)
+class Due:
+    """A `reminder.due` to fan out: whose, for which notification, fired when, and the
+    CloudEvent that each channel sends."""
 
-    def __init__(self, policy: RetryPolicy, *, email_available: bool) -> None:
+    notification_id: str
+    user_id: str
+    fired_us: int
+    body: Mapping[str, Any]
+
+
+async def write_deliveries(
+    conn: AsyncConnection, dues: Sequence[Due], policy: RetryPolicy, *, email_available: bool
+) -> None:
+    """One pending delivery per enabled channel of each reminder's user, in the caller's
+    transaction; rows already there (a redelivery) are left alone."""
+    if not dues:
+        return
+    users = sorted({d.user_id for d in dues})
+    settings: dict[str, Any] = {}
+    for chunk in chunks(users):
+        rows = await conn.execute(select(s_table).where(s_table.c.user_id.in_(chunk)))
+        settings.update({r.user_id: r for r in rows})
+    rows_out: list[dict[str, Any]] = []
+    for due in dues:
+        row = settings.get(due.user_id)
+        if row is None:
+            continue
+        targets = []
+        if row.webhook_enabled and row.webhook_url:
+            targets.append(("webhook", row.webhook_url))
+        if row.email_enabled and row.email and email_available:
+            targets.append(("email", row.email))
+        payload = json.dumps(dict(due.body), separators=(",", ":"))
+        for channel, target in targets:
+            rows_out.append(
+                {
+                    "id": new_id(),
+                    "notification_id": due.notification_id,
+                    "user_id": due.user_id,
+                    "channel": channel,
+                    "target": target,
+                    "event_id": str(due.body["id"]),
+                    "payload": payload,
+                    "state": "pending",
+                    "attempts": 0,
+                    "attempt_limit": policy.max_attempts,
+                    "next_attempt_us": due.fired_us,
+                    "created_us": due.fired_us,
+                    "updated_us": due.fired_us,
+                    "replays": 0,
+                }
+            )
+    insert = upsert_insert(conn, d_table).on_conflict_do_nothing(
+        index_elements=["notification_id", "channel"]
+    )
+    for part in chunks(rows_out):
+        await conn.execute(insert, part)
+
+
+class DeliveryOutbox:
+    """The task store's fire hook (see `SqlTaskStore`): the events, and the fan-out unless a
+    subscriber does it (`fan_out=False`)."""
+
+    def __init__(self, policy: RetryPolicy, *, email_available: bool, fan_out: bool = True) -> None:
         self._policy = policy
         self._email_available = email_available
+        self._fan_out = fan_out
 
     async def __call__(self, conn: AsyncConnection, notes: Sequence[dict[str, Any]]) -> None:
         if not notes:
             return
         events = [due_event(n) for n in notes]
-        now_us = max(n["fired_us"] for n in notes)
-        await write_events(conn, events, now_us)
-        users = sorted({n["user_id"] for n in notes})
-        settings: dict[str, Any] = {}
-        for chunk in chunks(users):
-            rows = await conn.execute(select(s_table).where(s_table.c.user_id.in_(chunk)))
-            settings.update({r.user_id: r for r in rows})
-        rows_out: list[dict[str, Any]] = []
-        for note, event in zip(notes, events, strict=True):
-            row = settings.get(note["user_id"])
-            if row is None:
-                continue
-            payload = json.dumps(event.body, separators=(",", ":"))
-            targets = []
-            if row.webhook_enabled and row.webhook_url:
-                targets.append(("webhook", row.webhook_url))
-            if row.email_enabled and row.email and self._email_available:
-                targets.append(("email", row.email))
-            for channel, target in targets:
-                rows_out.append(
-                    {
-                        "id": new_id(),
-                        "notification_id": note["id"],
-                        "user_id": note["user_id"],
-                        "channel": channel,
-                        "target": target,
-                        "event_id": event.id,
-                        "payload": payload,
-                        "state": "pending",
-                        "attempts": 0,
-                        "attempt_limit": self._policy.max_attempts,
-                        "next_attempt_us": note["fired_us"],
-                        "created_us": note["fired_us"],
-                        "updated_us": note["fired_us"],
-                        "replays": 0,
-                    }
-                )
-        insert = upsert_insert(conn, d_table).on_conflict_do_nothing(
-            index_elements=["notification_id", "channel"]
-        )
-        for chunk in chunks(rows_out):
-            await conn.execute(insert, chunk)
+        await write_events(conn, events, max(n["fired_us"] for n in notes))
+        if self._fan_out:
+            dues = [
+                Due(n["id"], n["user_id"], n["fired_us"], e.body)
+                for n, e in zip(notes, events, strict=True)
+            ]
+            await write_deliveries(conn, dues, self._policy, email_available=self._email_available)
