@@ -43,6 +43,7 @@ class Receiver:
         self.requests: list[Received] = []
         self.respond: Callable[[str], int] = lambda name: 200
         self.held: set[str] = set()
+        self.hold_first = 0  # never answer the first n requests, whatever the path
         self._cond = threading.Condition()
         receiver = self
 
@@ -55,8 +56,9 @@ class Receiver:
                     receiver.requests.append(
                         Received(name, body, {k.lower(): v for k, v in self.headers.items()})
                     )
+                    first = len(receiver.requests) <= receiver.hold_first
                     receiver._cond.notify_all()
-                if name in receiver.held:
+                if name in receiver.held or first:
                     time.sleep(30)
                     return
                 self.send_response(receiver.respond(name))
@@ -87,19 +89,20 @@ class Receiver:
 
 
 class Server:
-    """`duetime serve` in a child process."""
+    """`duetime serve` (or another command: `worker`) in a child process."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, command: str = "serve") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._env = {**os.environ, **env, "DUETIME_PORT": str(self.port)}
         self._log = log
+        self._command = command
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> Server:
         with self._log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "duetime", "serve"],
+                [sys.executable, "-m", "duetime", self._command],
                 env=self._env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
