@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# Installs everything the tests need on a fresh machine (PostgreSQL and Chromium from Debian,
-# daprd and scheduler built from the Go module proxy, the Python test tools), then runs every
-# test tier.
+# Installs everything the tests need on a fresh machine (PostgreSQL, Redis and Chromium from
+# Debian, daprd, scheduler and helm built from the Go module proxy, Kafka's jars from Maven
+# Central, the Python test tools), then runs every test tier.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# Debian packages: PostgreSQL (the tests start their own server on 127.0.0.1) and Chromium
-# (renders the API docs page in a real browser).
+# Debian packages: PostgreSQL and Redis (the tests start their own servers on 127.0.0.1) and
+# Chromium (renders the API docs page in a real browser).
 packages=()
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || packages+=(postgresql)
+[ -x /usr/bin/redis-server ] || packages+=(redis-server)
 command -v chromium >/dev/null 2>&1 || packages+=(chromium)
 if [ ${#packages[@]} -gt 0 ]; then
   as_root apt-get update -qq
@@ -22,6 +23,16 @@ fi
 # outside the work tree; ~7 min cold, instant warm). The Dapr tests use these binaries.
 DUETIME_DAPR_BIN_DIR=$(./scripts/build-dapr.sh)
 export DUETIME_DAPR_BIN_DIR
+
+# A real Kafka broker (KRaft, one node): kafka_2.13 4.1.1 and its runtime jars from Maven
+# Central (cached outside the work tree; ~12 s cold, instant warm). tests/brokers.py runs it.
+DUETIME_KAFKA_LIBS=$(./scripts/fetch-kafka.sh)
+export DUETIME_KAFKA_LIBS
+
+# helm v3.22.0 built from the Go module proxy (cached outside the work tree; ~2 min cold,
+# instant warm). The chart tests (tests/deploy) and the pub/sub tests render the chart with it.
+DUETIME_HELM_BIN=$(./scripts/build-helm.sh)
+export DUETIME_HELM_BIN
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'

@@ -79,7 +79,10 @@ class Runtime:
     _maintenance: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        if self.settings.event_relay:
+        if self.settings.event_relay and self.settings.runs_api:
+            # Publishing is the API's: its relay hands each event to its own live streams
+            # first. The worker's events (delivered, failed) are in the shared outbox, which
+            # the API's relay sweeps.
             await self.event_relay.start()
         if self.settings.runs_notifier:
             await self.worker.start()
