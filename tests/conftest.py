@@ -10,11 +10,13 @@ import socket
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.brokers import KafkaBroker, RedisServer
 from tests.smtp import SmtpServer
 
 
@@ -121,3 +123,60 @@ def smtp_server() -> Iterator[SmtpServer]:
     server = SmtpServer().start()
     yield server
     server.stop()
+
+
+# Real message brokers (tests/brokers.py): one of each for the session, and factories for the
+# tests that stop, kill or restart theirs.
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A real Redis server on 127.0.0.1 for the session."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    """A real single-node Kafka broker on 127.0.0.1 for the session (needs
+    DUETIME_KAFKA_LIBS, which scripts/test.sh sets; without it the tests fail)."""
+    broker = KafkaBroker(tmp_path_factory.mktemp("kafka"))
+    try:
+        yield broker.start()
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def make_redis(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
+    """`make_redis(**options)` starts a Redis server of the test's own (options go to
+    `RedisServer`); every one it started is stopped after the test."""
+    started: list[RedisServer] = []
+
+    def make(**options: Any) -> RedisServer:
+        server = RedisServer(tmp_path / f"redis-{len(started)}", **options)
+        started.append(server)
+        return server.start()
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def make_kafka(tmp_path: Path) -> Iterator[Callable[..., KafkaBroker]]:
+    """`make_kafka(**options)` starts a Kafka broker of the test's own (options go to
+    `KafkaBroker`, e.g. `partitions=3`); every one it started is stopped after the test."""
+    started: list[KafkaBroker] = []
+
+    def make(**options: Any) -> KafkaBroker:
+        broker = KafkaBroker(tmp_path / f"kafka-{len(started)}", **options)
+        started.append(broker)
+        return broker.start()
+
+    yield make
+    for broker in started:
+        broker.stop()
