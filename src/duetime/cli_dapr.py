@@ -56,7 +56,7 @@ def up(
         root / "daprd",
         app_id=app_id,
         app_port=app_port or settings.port,
-        scheduler_address=scheduler.address,
+        scheduler_address=scheduler,
         ports=DaprdPorts(http=http_port, grpc=grpc_port),
         app_api_token=settings.app_api_token,
         api_token=settings.dapr_api_token,

@@ -214,7 +214,7 @@ class Daprd(_Process):
         *,
         app_id: str,
         app_port: int,
-        scheduler_address: str,
+        scheduler_address: str | Scheduler,
         ports: DaprdPorts | None = None,
         app_api_token: str | None = None,
         api_token: str | None = None,
@@ -236,6 +236,11 @@ class Daprd(_Process):
     @property
     def http_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.http}"
+
+    def _scheduler_host(self) -> str:
+        """Read at start: a Scheduler's ports change when a bind had to be retried."""
+        target = self.scheduler_address
+        return target.address if isinstance(target, Scheduler) else target
 
     def start(self, timeout: float = 60.0, *, wait_for_app: bool = False) -> Daprd:
         """Start and wait until the sidecar serves its API (`/v1.0/healthz/outbound`), or,
@@ -282,7 +287,7 @@ class Daprd(_Process):
                 "--dapr-public-listen-address=127.0.0.1",
                 f"--metrics-port={p.metrics}",
                 "--metrics-listen-address=127.0.0.1",
-                f"--scheduler-host-address={self.scheduler_address}",
+                f"--scheduler-host-address={self._scheduler_host()}",
                 f"--resources-path={resources}",
                 f"--config={config}",
                 "--log-level=warn",

@@ -40,6 +40,7 @@ class Side:
         env: dict[str, str],
         scheduler: Scheduler,
         resources: dict[str, str],
+        health_check: bool = True,
     ) -> None:
         ports = DaprdPorts()
         root.mkdir(parents=True, exist_ok=True)
@@ -57,11 +58,11 @@ class Side:
             root / f"daprd-{role}",
             app_id=app_id,
             app_port=self.server.port,
-            scheduler_address=scheduler.address,
+            scheduler_address=scheduler,
             ports=ports,
             app_api_token=APP_TOKEN,
             resources=resources,
-            app_health_path="/healthz",
+            app_health_path="/healthz" if health_check else None,
         )
         self.log = root / f"{role}.log"
 
@@ -136,6 +137,10 @@ class PubSubStack:
                 env=env,
                 scheduler=self.scheduler,
                 resources=resources,
+                # as the chart does it: no app health check on a Kafka subscriber (its
+                # subscription can stay closed after the app was unhealthy,
+                # dapr/components-contrib#4349); the retries carry a restart
+                health_check=kind == "redis",
             )
             for i in range(workers)
         ]

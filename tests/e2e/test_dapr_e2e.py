@@ -47,7 +47,7 @@ class Stack:
             root / "daprd",
             app_id="duetime",
             app_port=self.server.port,
-            scheduler_address=self.scheduler.address,
+            scheduler_address=self.scheduler,
             ports=ports,
         )
         self.users: list[User] = []

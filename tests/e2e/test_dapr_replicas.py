@@ -103,7 +103,7 @@ class Cluster:
             work / "daprd",
             app_id="duetime",
             app_port=server.port,
-            scheduler_address=self.scheduler.address,
+            scheduler_address=self.scheduler,
             ports=ports,
         )
         replica = Replica(server, daprd, log)

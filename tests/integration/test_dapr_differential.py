@@ -205,7 +205,7 @@ def daprd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         root / "daprd",
         app_id="differential",
         app_port=app.server_address[1],
-        scheduler_address=scheduler.address,
+        scheduler_address=scheduler,
     )
     try:
         scheduler.start()

@@ -39,8 +39,13 @@ spec:
         dapr.io/config: {{ include "duetime.configurationName" $root | quote }}
         dapr.io/api-token-secret: {{ include "duetime.daprApiTokenSecretName" $root | quote }}
         dapr.io/app-token-secret: {{ include "duetime.appApiTokenSecretName" $root | quote }}
+        {{- /* Not on a Kafka subscriber: daprd 1.16's Kafka subscription can stay closed once
+        the app was unhealthy (seen in duetime's tests; dapr/components-contrib#4349); the
+        Resiliency retries carry it over a worker restart instead. */}}
+        {{- if or (eq $role "api") (ne $root.Values.pubsub.type "kafka") }}
         dapr.io/enable-app-health-check: "true"
         dapr.io/app-health-check-path: /healthz
+        {{- end }}
         dapr.io/log-level: {{ $root.Values.dapr.logLevel | quote }}
     spec:
       serviceAccountName: {{ include "duetime.serviceAccountName" $root }}
