@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from duetime.api.deps import TriggerSink
 from duetime.auth import load_or_create_secret
 from duetime.clock import Clock, SystemClock
@@ -303,4 +305,13 @@ def bootstrap(settings: Settings) -> Runtime:
         runtime.closers.append(channel)
     scheduler.add_handler(REMINDER_JOB_PREFIX, tasks.on_reminder)
     scheduler.add_handler(MAINTENANCE_JOB, maintenance)
+    runtime.closers.append(_Disposer(engine))  # last: a worker has no job store to do it
     return runtime
+
+
+class _Disposer:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def aclose(self) -> None:
+        await self._engine.dispose()
