@@ -41,7 +41,11 @@ class KafkaEventPublisher:
                     acks="all",
                     linger_ms=2,
                 )
-                await producer.start()  # raises while the broker is away: the relay retries
+                try:
+                    await producer.start()  # raises while the broker is away: the relay retries
+                except BaseException:
+                    await producer.stop()  # else each retry leaves an unclosed client behind
+                    raise
                 self._producer = producer
             return self._producer
 

@@ -30,6 +30,7 @@ _ADVANCE = (
 
 class SqlJobStore(JobStore):
     def __init__(self, url: str | None = None, *, engine: AsyncEngine | None = None) -> None:
+        self._owns_engine = engine is None  # an engine given is its owner's to dispose
         if engine is None:
             if url is None:
                 raise ValueError("SqlJobStore needs a URL or an engine")
@@ -44,7 +45,8 @@ class SqlJobStore(JobStore):
         await migrate(self._engine)
 
     async def close(self) -> None:
-        await self._engine.dispose()
+        if self._owns_engine:
+            await self._engine.dispose()
 
     async def insert(self, rows: Sequence[StoredJob], *, overwrite: bool) -> None:
         try:
