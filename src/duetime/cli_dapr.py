@@ -31,8 +31,18 @@ def dapr() -> None:
 @click.option("--http-port", type=int, default=3500, show_default=True, help="daprd's HTTP API.")
 @click.option("--grpc-port", type=int, default=50001, show_default=True, help="daprd's gRPC API.")
 @click.option("--scheduler-port", type=int, default=50006, show_default=True)
+@click.option(
+    "--resources",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A directory of Dapr resources (*.yaml: a pub/sub Component, a Resiliency) for daprd.",
+)
 def up(
-    app_id: str, app_port: int | None, http_port: int, grpc_port: int, scheduler_port: int
+    app_id: str,
+    app_port: int | None,
+    http_port: int,
+    grpc_port: int,
+    scheduler_port: int,
+    resources: Path | None,
 ) -> None:
     """Start a scheduler (jobs in <data dir>/dapr/scheduler) and a daprd for duetime, wait
     until both serve, and run until Ctrl-C or SIGTERM, then stop both."""
@@ -61,6 +71,9 @@ def up(
         app_api_token=settings.app_api_token,
         api_token=settings.dapr_api_token,
         app_health_path="/healthz",
+        resources={f.name: f.read_text() for f in sorted(resources.glob("*.y*ml"))}
+        if resources
+        else None,
     )
     try:
         scheduler.start()
@@ -80,6 +93,8 @@ def up(
         click.echo(f"scheduler  {scheduler.address} (jobs in {scheduler.data_dir})")
         click.echo(f"daprd      HTTP {daprd.http_url}  gRPC {info['daprd_grpc']}  app-id {app_id}")
         click.echo(f"app        triggers go to http://127.0.0.1:{daprd.app_port}/job/{{name}}")
+        if daprd.resources:
+            click.echo(f"resources  {', '.join(daprd.resources)} from {resources}")
         click.echo(f"logs       {scheduler.log}, {daprd.log}")
         click.echo("ready: run duetime with DUETIME_SCHEDULER=dapr; Ctrl-C stops the stack")
         while not stopping:

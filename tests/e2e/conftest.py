@@ -91,8 +91,10 @@ class Receiver:
 class Server:
     """`duetime serve` (or another command: `worker`) in a child process."""
 
-    def __init__(self, env: dict[str, str], log: Path, command: str = "serve") -> None:
-        self.port = free_port()
+    def __init__(
+        self, env: dict[str, str], log: Path, command: str = "serve", port: int | None = None
+    ) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._env = {**os.environ, **env, "DUETIME_PORT": str(self.port)}
         self._log = log

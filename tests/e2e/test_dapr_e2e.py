@@ -369,6 +369,7 @@ class Up:
         }
         self.proc: subprocess.Popen[bytes] | None = None
         self.children: list[int] = []
+        self.extra_args: list[str] = []
 
     def start(self, timeout: float = 90) -> str:
         p = self.ports
@@ -380,6 +381,7 @@ class Up:
                     f"--grpc-port={p['grpc']}",
                     f"--scheduler-port={p['scheduler']}",
                     f"--app-port={p['app']}",
+                    *self.extra_args,
                 ],
                 env=self.env,
                 stdout=out,

@@ -9,6 +9,8 @@ not from duetime.
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -19,11 +21,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Receiver
+from tests.brokers import RedisServer
+from tests.e2e.conftest import Receiver, Server
 from tests.e2e.pubsub_stack import Broker, BrokerKind, PubSubStack, wait_for
-from tests.e2e.test_tasks_e2e import User, iso
+from tests.e2e.test_dapr_e2e import Up
+from tests.e2e.test_tasks_e2e import SECRET, User, iso
 
 pytestmark = pytest.mark.brokers
+ROOT = Path(__file__).resolve().parents[2]
 KINDS: list[BrokerKind] = ["redis", "kafka"]
 DUE = "io.duetime.reminder.due"
 
@@ -329,3 +334,67 @@ def test_two_worker_replicas_never_send_a_webhook_twice(
     time.sleep(2.0)
     sends = hooks_by_notification(receiver, "frank")
     assert len(sends) == 60 and set(sends.values()) == {1}
+
+
+def test_the_local_recipe_runs_reminders_through_redis_in_one_process(
+    redis_server: RedisServer, tmp_path: Path, receiver: Receiver
+) -> None:
+    """docs/explanation/events.md, "Running it locally": its helm commands as written (the
+    Redis address swapped for the test's), `duetime dapr up --resources`, and duetime with the
+    environment the recipe gives (`duetime serve` for `./scripts/run.sh`, which would install)."""
+    text = (ROOT / "docs" / "explanation" / "events.md").read_text()
+    section = text.split("## Running it locally", 1)[1].split("\n## ", 1)[0]
+    [block] = re.findall(r"```sh\n(.*?)```", section, re.S)
+    lines = block.strip().splitlines()
+    render = [line for line in lines if not line.startswith((".venv/", "DUETIME_"))]
+    assert len(render) == 4 and render[0] == "mkdir -p dapr-resources"
+    work = tmp_path / "recipe"
+    work.mkdir()
+    for name in ("deploy", "scripts"):
+        (work / name).symlink_to(ROOT / name)
+    script = "\n".join(render).replace("127.0.0.1:6379", redis_server.address)
+    subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=work, check=True, timeout=300)
+    assert {p.name for p in (work / "dapr-resources").iterdir()} == {
+        "pubsub.yaml",
+        "resiliency.yaml",
+    }
+
+    [up_line] = [line for line in lines if line.startswith(".venv/bin/duetime dapr up")]
+    assert up_line == ".venv/bin/duetime dapr up --resources dapr-resources &"
+    up = Up(tmp_path / "data", tmp_path / "up.log")
+    up.extra_args = ["--resources", str(work / "dapr-resources")]
+    [run_line] = [line for line in lines if line.startswith("DUETIME_")]
+    env = dict(pair.split("=", 1) for pair in run_line.split() if "=" in pair)
+    assert env == {"DUETIME_SCHEDULER": "dapr", "DUETIME_EVENT_PUBLISHER": "dapr"}
+    server = Server(
+        {
+            **env,
+            "DUETIME_DATA_DIR": str(tmp_path / "data"),
+            "DUETIME_JWT_SECRET": SECRET,
+            "DUETIME_WEBHOOK_ALLOW_PRIVATE": "true",
+            "DUETIME_DAPR_HTTP_ENDPOINT": f"http://127.0.0.1:{up.ports['http']}",
+        },
+        tmp_path / "server.log",
+        port=up.ports["app"],
+    )
+    try:
+        assert "resources  pubsub.yaml, resiliency.yaml" in up.start()
+        server.start()
+        user = User(server, "gina")
+        r = user.http.put(
+            "/api/me/channels",
+            json={"webhook": {"url": f"{receiver.url}/hooks/gina", "enabled": True}},
+        )
+        assert r.status_code == 200, r.text
+        [task] = due_in(user, 1, 2)
+        receiver.wait_for(lambda: len(receiver.of("/hooks/gina")) == 1, timeout=60)
+        with redis_server.client() as client:
+            on_redis = [json.loads(f[b"data"]) for _, f in client.xrange("reminders")]
+        assert [e["data"]["task_id"] for e in on_redis if e.get("type") == DUE].count(
+            task["id"]
+        ) == 1
+        assert "POST /dapr/pubsub/reminder-due" in (tmp_path / "server.log").read_text()
+        user.http.close()
+    finally:
+        server.stop()
+        up.close()
