@@ -9,8 +9,6 @@ what runs here is what the chart deploys.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +17,7 @@ import httpx
 from duetime.localdapr import Daprd, DaprdPorts, Scheduler
 from tests.brokers import KafkaBroker, RedisServer
 from tests.e2e.conftest import Receiver, Server
+from tests.e2e.test_dapr_e2e import _read
 from tests.e2e.test_tasks_e2e import SECRET, User
 from tests.helm import dapr_resources
 
@@ -199,18 +198,3 @@ class PubSubStack:
             worker.stop()
         self.api.stop()
         self.scheduler.stop()
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(errors="replace")
-    except FileNotFoundError:
-        return ""
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, f"{what}: not in {timeout:.0f} s"
-        time.sleep(0.1)
-    return found

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -87,11 +88,13 @@ def _read(path: Path) -> str:
         return ""
 
 
-def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
+def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    """`check()` once it is truthy; fails after `timeout` seconds."""
     deadline = time.monotonic() + timeout
-    while not check():
+    while not (found := check()):
         assert time.monotonic() < deadline, f"{what}: not in {timeout:.0f} s"
         time.sleep(0.1)
+    return found
 
 
 def counts(user: User) -> Counter[str]:

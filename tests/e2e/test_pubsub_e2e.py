@@ -23,8 +23,8 @@ import pytest
 
 from tests.brokers import RedisServer
 from tests.e2e.conftest import Receiver, Server
-from tests.e2e.pubsub_stack import Broker, BrokerKind, PubSubStack, wait_for
-from tests.e2e.test_dapr_e2e import Up
+from tests.e2e.pubsub_stack import Broker, BrokerKind, PubSubStack
+from tests.e2e.test_dapr_e2e import Up, _read, wait_for
 from tests.e2e.test_tasks_e2e import SECRET, User, iso
 
 pytestmark = pytest.mark.brokers
@@ -142,10 +142,6 @@ def test_reminders_go_through_the_broker_to_the_worker_and_out_once(
     # the API process sends nothing itself: every attempt was the worker's
     assert "POST /dapr/pubsub/reminder-due" not in _read(stack.api.log)
     assert "POST /dapr/pubsub/reminder-due" in _read(stack.worker.log)
-
-
-def _read(path: Path) -> str:
-    return path.read_text(errors="replace")
 
 
 def test_events_committed_before_a_kill_9_are_published_after_restart(
