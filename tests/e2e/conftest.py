@@ -99,9 +99,29 @@ class Server:
         self._env = {**os.environ, **env, "DUETIME_PORT": str(self.port)}
         self._log = log
         self._command = command
+        self._own_port = port is None
+        self._started = False
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> Server:
+        """Start and wait until ready. A port picked by `free_port` that another process took
+        before the bind is picked again (first start only: a restart keeps its URL)."""
+        for _ in range(3):
+            offset = self._log.stat().st_size if self._log.exists() else 0
+            try:
+                self._start(timeout)
+                self._started = True
+                return self
+            except RuntimeError:
+                taken = "address already in use" in self._log.read_text()[offset:]
+                if not (taken and self._own_port and not self._started):
+                    raise
+                self.port = free_port()
+                self.url = f"http://127.0.0.1:{self.port}"
+                self._env["DUETIME_PORT"] = str(self.port)
+        raise RuntimeError(f"no free port for duetime: {self._log.read_text()[-3000:]}")
+
+    def _start(self, timeout: float) -> None:
         with self._log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "duetime", self._command],
@@ -115,7 +135,7 @@ class Server:
                 raise RuntimeError(f"duetime exited: {self._log.read_text()[-3000:]}")
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 204:
-                    return self
+                    return
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)

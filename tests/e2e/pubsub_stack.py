@@ -67,6 +67,7 @@ class Side:
 
     def start(self) -> Side:
         self.server.start()
+        self.daprd.app_port = self.server.port  # picked again if it was taken
         self.daprd.start(wait_for_app=True)
         return self
 

@@ -108,6 +108,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
         s.scheduler.start()
         s.server.start()
+        s.daprd.app_port = s.server.port  # picked again if it was taken
         s.daprd.start(wait_for_app=True)
         yield s
     finally:
