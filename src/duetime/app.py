@@ -16,29 +16,51 @@ from duetime.api.errors import install_error_handlers
 from duetime.api.events import events_router
 from duetime.api.jobs import jobs_router
 from duetime.api.limits import BodyLimit, RejectNul
+from duetime.api.publish import publish_router
 from duetime.api.pubsub import dead_events_router, subscriber_router
 from duetime.api.series import me_router, series_router
+from duetime.api.sidecar_meta import RUNTIME_VERSION, StaticInventory, sidecar_meta_router
 from duetime.api.tasks import task_router
 from duetime.api.triggers import trigger_router
 from duetime.bootstrap import Runtime, bootstrap
 from duetime.db.engine import safe_url
 from duetime.settings import Settings
+from duetime.sidecar.grpc_server import grpc_server
 
 log = logging.getLogger(__name__)
 
 MAX_API_BODY = 8 * 1024 * 1024  # a batch of 10,000 tasks fits
 
 
-def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, runtime: Runtime | None = None, *, serve_grpc: bool = False
+) -> FastAPI:
+    """The app around `runtime`; with `serve_grpc` its lifespan also serves Dapr's gRPC API
+    on `settings.grpc_port` (API roles; `duetime serve` asks for it, in-process tests not)."""
     runtime = runtime or bootstrap(settings)
+    dapr_grpc = (
+        grpc_server(
+            settings, runtime.apps, runtime.jobs, pubsub=runtime.pubsub, version=RUNTIME_VERSION
+        )
+        if serve_grpc
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
+        try:
+            if dapr_grpc is not None:
+                await dapr_grpc.start()
+        except BaseException:
+            await runtime.close()
+            raise
         log.info("duetime ready: database %s", safe_url(settings.resolved_database_url()))
         try:
             yield
         finally:
+            if dapr_grpc is not None:
+                await dapr_grpc.stop()
             await runtime.close()
 
     # Swagger UI and ReDoc served from the package, not a CDN: /docs works offline.
@@ -47,6 +69,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.state.runtime = runtime
     app.state.scheduler = runtime.scheduler
     app.state.trigger_sink = runtime.trigger_sink
+    app.state.apps = runtime.apps
+    app.state.jobs = runtime.jobs
     app.state.tasks = runtime.tasks
     app.state.delivery = runtime.delivery
     app.state.jwt_secret = runtime.jwt_secret
@@ -54,6 +78,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, prefix="/api/", max_bytes=MAX_API_BODY)
     app.add_middleware(RejectNul)
     if settings.runs_api:
+        app.include_router(publish_router())  # first: the hottest path, matched soonest
         app.include_router(jobs_router())
         app.include_router(trigger_router())
         app.include_router(events_router())  # before /api/notifications/{id}/...
@@ -61,6 +86,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         app.include_router(series_router())
         app.include_router(me_router())
         app.include_router(delivery_router())
+        inventory = runtime.pubsub or StaticInventory.pubsub(settings.pubsub_name)
+        app.include_router(sidecar_meta_router(inventory, runtime.ready))
     app.include_router(subscriber_router())
     app.include_router(dead_events_router())
 

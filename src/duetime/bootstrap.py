@@ -28,6 +28,7 @@ from duetime.delivery.worker import DeliveryWorker
 from duetime.events.dapr import DaprEventPublisher
 from duetime.events.dead_letters import SqlEventDeadLetters
 from duetime.events.embedded import EmbeddedEventPublisher
+from duetime.events.embedded_broker import EmbeddedBrokerPublisher
 from duetime.events.kafka import KafkaEventPublisher
 from duetime.events.port import EventPublisher
 from duetime.events.relay import EventRelay
@@ -37,9 +38,17 @@ from duetime.jobs import JobScheduler, Trigger
 from duetime.jobs.app_channel import HttpAppChannel
 from duetime.jobs.dapr import DaprJobScheduler, DaprSidecar
 from duetime.jobs.embedded import EmbeddedJobScheduler
+from duetime.jobs.grpc_app_channel import GrpcAppChannel
 from duetime.jobs.handlers import DirectTriggers
+from duetime.jobs.port import TriggerHandler
+from duetime.jobs.scope import APP_SCOPES
 from duetime.jobs.sql_store import SqlJobStore
 from duetime.settings import Settings
+from duetime.sidecar.apps import App, AppDirectory
+from duetime.sidecar.jobs import SidecarJobs
+from duetime.sidecar.pubsub import EmbeddedPubSub, load_resources
+from duetime.sidecar.pubsub import RetryPolicy as PubSubRetryPolicy
+from duetime.sidecar.triggers import AppTriggers
 from duetime.tasks.model import REMINDER_JOB_PREFIX
 from duetime.tasks.relay import SchedulingRelay
 from duetime.tasks.scheduling import InlineScheduling, Scheduling
@@ -77,7 +86,13 @@ class Runtime:
     subscriber: FanOut | None
     """The notifier's pub/sub handler, when this process receives `reminder.due` through
     Dapr; None when it fans out as reminders fire, or does not run the notifier."""
+    apps: AppDirectory
+    """The apps this duetime serves as their Dapr sidecar stand-in."""
+    jobs: SidecarJobs
+    """The Jobs building block, scoped per app (the HTTP and gRPC Jobs APIs)."""
     closers: list[_Closer] = field(default_factory=list)
+    pubsub: EmbeddedPubSub | None = None
+    """The embedded Dapr pub/sub broker (API roles; `duetime.sidecar.pubsub`)."""
     _maintenance: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -96,6 +111,8 @@ class Runtime:
             # from now on: carry them over before serving, so none overwrites a newer job.
             await self.relay.drain()
         await self.relay.start()
+        if self.pubsub is not None:
+            await self.pubsub.start()
         self._maintenance = asyncio.create_task(self._schedule_maintenance())
 
     async def ready(self) -> bool:
@@ -135,6 +152,8 @@ class Runtime:
         if self.subscriber is not None:
             await self.subscriber.aclose()
         await self.event_relay.stop()
+        if self.pubsub is not None:
+            await self.pubsub.stop()
         await self.task_store.close()
         await self.delivery_store.close()
         for closer in self.closers:
@@ -166,8 +185,47 @@ def event_broker(settings: Settings) -> EventPublisher | None:
     return None
 
 
+def embedded_pubsub(
+    settings: Settings, engine: AsyncEngine, apps: AppDirectory, clock: Clock
+) -> EmbeddedPubSub:
+    """The embedded Dapr pub/sub: `pubsubs` plus the resources' components."""
+    names = list(settings.pubsubs)
+    if settings.event_publisher == "embedded" and settings.pubsub_name not in names:
+        names.append(settings.pubsub_name)
+    return EmbeddedPubSub(
+        engine,
+        apps,
+        clock,
+        pubsubs=names,
+        resources=load_resources(settings.resources_path),
+        policy=PubSubRetryPolicy(
+            max_attempts=settings.pubsub_max_attempts,
+            base_delay=settings.pubsub_backoff_base,
+            max_delay=settings.pubsub_backoff_max,
+        ),
+        concurrency=settings.pubsub_concurrency,
+        timeout=settings.app_timeout,
+        retention=timedelta(hours=settings.pubsub_retention_hours),
+    )
+
+
+def app_channel(settings: Settings, app: App) -> HttpAppChannel | GrpcAppChannel:
+    """How triggers reach `app` (which has a URL): over HTTP, or over gRPC
+    (`AppCallbackAlpha.OnJobEventAlpha1` at `host:port`) when its protocol is `grpc`."""
+    assert app.url is not None
+    if app.protocol == "grpc":
+        return GrpcAppChannel(app.url, token=app.app_token, timeout=settings.app_timeout)
+    return HttpAppChannel(
+        app.url,
+        token=app.app_token,
+        timeout=settings.app_timeout,
+        max_connections=settings.max_concurrency,
+    )
+
+
 def bootstrap(settings: Settings) -> Runtime:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    apps = AppDirectory.from_settings(settings)
     clock = SystemClock()
     engine = create_engine(settings.resolved_database_url())
     job_store = SqlJobStore(engine=engine)
@@ -178,7 +236,9 @@ def bootstrap(settings: Settings) -> Runtime:
             token=settings.dapr_api_token,
             timeout=settings.dapr_timeout,
         )
-        scheduler = dapr = DaprJobScheduler(job_store, sidecar, clock=clock)
+        scheduler = dapr = DaprJobScheduler(
+            job_store, sidecar, clock=clock, namespace=settings.namespace
+        )
         trigger_sink: TriggerSink = dapr
     else:
         scheduler = embedded = EmbeddedJobScheduler(
@@ -187,7 +247,7 @@ def bootstrap(settings: Settings) -> Runtime:
             max_concurrency=settings.max_concurrency,
             window_size=settings.window_size,
         )
-        trigger_sink = DirectTriggers(embedded.handlers, clock)
+        trigger_sink = DirectTriggers(embedded.handlers, clock, settings.namespace)
     policy = retry_policy(settings)
     email_available = settings.smtp_host is not None
 
@@ -196,7 +256,11 @@ def bootstrap(settings: Settings) -> Runtime:
     local = EmbeddedEventPublisher()
     hub = NotificationHub()
     local.subscribe(hub)
+    pubsub = embedded_pubsub(settings, engine, apps, clock) if settings.runs_api else None
     broker = event_broker(settings) or local
+    if broker is local and pubsub is not None:
+        # duetime's own events through the embedded Dapr pub/sub, as through daprd
+        broker = EmbeddedBrokerPublisher(pubsub, pubsub=settings.pubsub_name)
     publisher: EventPublisher = local if broker is local else TeePublisher(broker, local)
     event_relay = EventRelay(
         events,
@@ -204,7 +268,7 @@ def bootstrap(settings: Settings) -> Runtime:
         clock,
         engine=engine,
         # another process may share the outbox: sweep it for what one that died committed
-        sweep=None if broker is local and settings.role == "all" else 5.0,
+        sweep=None if settings.event_publisher == "embedded" and settings.role == "all" else 5.0,
     )
 
     # delivery: rows written with the notification → worker → channels
@@ -292,17 +356,19 @@ def bootstrap(settings: Settings) -> Runtime:
         broker,
         SqlEventDeadLetters(engine),
         subscriber,
+        apps=apps,
+        jobs=SidecarJobs(scheduler),
+        pubsub=pubsub,
     )
     runtime.closers += [*channels.values(), publisher]
-    if settings.app_url:
-        channel = HttpAppChannel(
-            settings.app_url,
-            token=settings.app_api_token,
-            timeout=settings.app_timeout,
-            max_connections=settings.max_concurrency,
-        )
-        scheduler.add_handler("", channel)
+    app_channels: dict[str, TriggerHandler] = {}
+    for app in apps.all():
+        if app.url is None:
+            continue
+        channel = app_channel(settings, app)
+        app_channels[app.app_id] = channel
         runtime.closers.append(channel)
+    scheduler.add_handler(APP_SCOPES, AppTriggers(app_channels))
     scheduler.add_handler(REMINDER_JOB_PREFIX, tasks.on_reminder)
     scheduler.add_handler(MAINTENANCE_JOB, maintenance)
     runtime.closers.append(_Disposer(engine))  # last: a worker has no job store to do it

@@ -76,9 +76,10 @@ def _run(settings: Settings) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per trigger is noise
     logging.getLogger("aiokafka").setLevel(logging.ERROR)  # retries while a broker starts
     try:
-        app = create_app(settings)
+        app = create_app(settings, serve_grpc=True)
     except (ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
+    _check_grpc_port(settings)
     url = settings.resolved_database_url()
     try:
         asyncio.run(prepare(url))  # fail here with one clear line, not in the server's start-up
@@ -95,6 +96,25 @@ def _run(settings: Settings) -> None:
         timeout_graceful_shutdown=10,  # a backstop: requests still open then are cancelled
     )
     StoppableServer(config, on_exit=app.state.runtime.hub.close_all).run()
+
+
+def _check_grpc_port(settings: Settings) -> None:
+    """Fail with one line, before anything starts, when the Dapr gRPC API's port is taken."""
+    import socket
+
+    if not settings.grpc_port or not settings.runs_api:
+        return
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as grpc binds
+        try:
+            probe.bind((settings.host, settings.grpc_port))
+        except OSError as exc:
+            why = (exc.strerror or str(exc)).lower()
+            raise click.ClickException(
+                f"cannot serve the Dapr gRPC API on {settings.host}:{settings.grpc_port}: "
+                f"{why} (DUETIME_GRPC_PORT: set it to a free port, or 0 to turn it off)"
+            ) from None
 
 
 @main.command()

@@ -9,13 +9,28 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_APP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "duetime"
+
+
+class AppSettings(BaseModel):
+    """One more app in `DUETIME_APPS` (the default app is `app_id`/`app_url`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = None
+    protocol: Literal["http", "grpc"] = "http"
+    api_token: str | None = None
+    """The token this app sends as `dapr-api-token`; it may act only for this app."""
+    app_api_token: str | None = None
+    """Sent to this app as `dapr-api-token` on triggers and events."""
 
 
 class Settings(BaseSettings):
@@ -49,6 +64,38 @@ class Settings(BaseSettings):
     """Sent to the app as `dapr-api-token`, and required on duetime's own `POST /job/{name}`."""
     app_timeout: float = Field(default=30.0, gt=0)
     """Seconds an app may take to answer a trigger before it counts as failed."""
+    app_id: str = Field(default="app", min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    """The default app's id (Dapr's `--app-id`): the scope of jobs and subscriptions of a
+    caller that names no other app."""
+    app_protocol: Literal["http", "grpc"] = "http"
+    """How triggers and events reach the default app: `http` (`POST {app_url}/job/{name}`)
+    or `grpc` (`AppCallbackAlpha.OnJobEventAlpha1` at `app_url`, `host:port`)."""
+    namespace: str = Field(default="default", min_length=1)
+    """The Dapr namespace in job keys (`app||<namespace>||<app-id>||<name>`)."""
+    apps: dict[str, AppSettings] = Field(default_factory=dict)
+    """More apps sharing this duetime, as JSON: `{"<app-id>": {"url": …, "protocol":
+    "http", "api_token": …, "app_api_token": …}}`. An app's `api_token` identifies it."""
+    grpc_port: int = Field(default=50001, ge=0, le=65535)
+    """The Dapr gRPC API (Jobs, pub/sub, metadata) on `host`; 0 turns it off."""
+    resources_path: Path | None = None
+    """A directory of Dapr resource YAML (declarative `Subscription`s, pub/sub components)."""
+    pubsubs: list[str] = Field(default_factory=lambda: ["pubsub"])
+    """The embedded broker's pub/subs, as JSON (`["pubsub", "orders"]`); besides these,
+    every `pubsub.*` Component in `resources_path`. `pubsub_name` is added when duetime's
+    own events go through the broker (`event_publisher=embedded`)."""
+    pubsub_max_attempts: int = Field(default=5, ge=1, le=100)
+    """Delivery attempts of one message to one subscriber before it goes to the
+    subscription's `deadLetterTopic` (or is dropped, logged, when it has none)."""
+    pubsub_backoff_base: float = Field(default=1.0, gt=0)
+    """Seconds before the 2nd attempt; doubling after each failure."""
+    pubsub_backoff_max: float = Field(default=60.0, gt=0)
+    """Longest wait between two attempts, in seconds."""
+    pubsub_concurrency: int = Field(default=10, ge=1)
+    """Deliveries in flight at once (Dapr's Redis component: `concurrency`, 10): no order
+    is kept within a topic, as with Redis."""
+    pubsub_retention_hours: float = Field(default=24.0, gt=0)
+    """Delivered and dead-lettered messages are deleted after this; an app that subscribes
+    to a topic for the first time gets the messages still kept (a Redis group from `0`)."""
 
     jwt_secret: str | None = None
     """HS256 key for `/api` bearer tokens; default: created once in data_dir (`jwt-secret`)."""
@@ -146,6 +193,24 @@ class Settings(BaseSettings):
     def fans_out_inline(self) -> bool:
         """The fan-out to channels happens when the reminder fires, not in a subscriber."""
         return self.event_publisher != "dapr"
+
+    @model_validator(mode="after")
+    def _apps_are_distinct(self) -> Settings:
+        tokens = [self.api_token] if self.api_token else []
+        for app_id, app in self.apps.items():
+            if not _APP_ID.fullmatch(app_id) or app_id == self.app_id:
+                raise ValueError(
+                    f"DUETIME_APPS: {app_id!r} is not a valid app id besides "
+                    f"DUETIME_APP_ID={self.app_id!r} (letters, digits, '.', '_', '-')"
+                )
+            if app.api_token:
+                if app.api_token in tokens:
+                    raise ValueError(
+                        f"DUETIME_APPS: the api_token of {app_id!r} is used twice; "
+                        "a token must identify one app"
+                    )
+                tokens.append(app.api_token)
+        return self
 
     @model_validator(mode="after")
     def _refuse_public_bind_without_token(self) -> Settings:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from duetime.clock import Clock
 from duetime.delivery.model import Claimed, Outcome
 from duetime.jobs.embedded import EmbeddedJobScheduler
 from duetime.jobs.memory_store import MemoryJobStore
 from duetime.jobs.model import Trigger
+from duetime.jobs.port import JobScheduler
+from duetime.sidecar.apps import AppDirectory
+from duetime.sidecar.jobs import SidecarJobs
 from duetime.timefmt import to_micros
 
 
@@ -99,3 +103,11 @@ class RecordingChannel:
         async with asyncio.timeout(timeout), self._changed:
             await self._changed.wait_for(lambda: len(self.sent) >= count)
         return list(self.sent)
+
+
+def serve_jobs(app: Any, scheduler: JobScheduler, apps: AppDirectory | None = None) -> None:
+    """Give a bare FastAPI `app` (with `duetime.api.jobs.jobs_router` included) the state the
+    Jobs routes read: the scheduler, one default app (`app`) unless `apps` says otherwise."""
+    app.state.scheduler = scheduler
+    app.state.apps = apps or AppDirectory.single()
+    app.state.jobs = SidecarJobs(scheduler)

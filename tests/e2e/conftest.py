@@ -97,6 +97,11 @@ class Server:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._env = {**os.environ, **env, "DUETIME_PORT": str(self.port)}
+        # the Dapr gRPC API: a free port of its own unless the test gives one (0: off)
+        self._own_grpc_port = "DUETIME_GRPC_PORT" not in env
+        if self._own_grpc_port:
+            self._env["DUETIME_GRPC_PORT"] = str(free_port())
+        self.grpc_port = int(self._env["DUETIME_GRPC_PORT"])
         self._log = log
         self._command = command
         self._own_port = port is None
@@ -113,12 +118,18 @@ class Server:
                 self._started = True
                 return self
             except RuntimeError:
-                taken = "address already in use" in self._log.read_text()[offset:]
+                failure = self._log.read_text()[offset:]
+                taken = "address already in use" in failure
                 if not (taken and self._own_port and not self._started):
                     raise
+                if "DUETIME_GRPC_PORT" in failure and not self._own_grpc_port:
+                    raise  # the test's own gRPC port is taken: picking again won't help
                 self.port = free_port()
                 self.url = f"http://127.0.0.1:{self.port}"
                 self._env["DUETIME_PORT"] = str(self.port)
+                if self._own_grpc_port:
+                    self.grpc_port = free_port()
+                    self._env["DUETIME_GRPC_PORT"] = str(self.grpc_port)
         raise RuntimeError(f"no free port for duetime: {self._log.read_text()[-3000:]}")
 
     def _start(self, timeout: float) -> None:

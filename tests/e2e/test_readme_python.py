@@ -11,7 +11,8 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_readme_python_example_fires_its_job(tmp_path: Path) -> None:
-    [block] = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    section = README.read_text().split("### Jobs from Python", 1)[1]
+    block = re.findall(r"```python\n(.*?)```", section, re.S)[0]
     script = tmp_path / "example.py"
     script.write_text(block)
     done = subprocess.run(

@@ -135,6 +135,23 @@ async def test_existing_name_needs_overwrite(
     assert trigger.data == "new"
 
 
+async def test_concurrent_calls_each_get_their_own_answer(
+    scheduler: EmbeddedJobScheduler, recorder: RecordingHandler
+) -> None:
+    # concurrent calls may be committed together: a taken name fails only its own call
+    await scheduler.schedule(Job("taken", due_time="1h", data="first"))
+    calls = [scheduler.schedule(Job(f"new-{i}", due_time="1h", data=i)) for i in range(20)]
+    calls += [scheduler.schedule(Job("taken", due_time="1h", data="again")) for _ in range(3)]
+    calls.append(scheduler.schedule(Job("taken", due_time="0s", data="last"), overwrite=True))
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    assert all(not isinstance(r, BaseException) for r in results[:20])
+    assert all(isinstance(r, JobExistsError) for r in results[20:23])
+    assert not isinstance(results[23], BaseException)
+    assert len(await scheduler.list_jobs("new-")) == 20
+    [trigger] = await recorder.wait_for(1)
+    assert (trigger.name, trigger.data) == ("taken", "last")
+
+
 async def test_overwrite_moves_the_fire_time(
     scheduler: EmbeddedJobScheduler, recorder: RecordingHandler
 ) -> None:

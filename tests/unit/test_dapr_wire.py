@@ -14,6 +14,7 @@ from duetime.api.jobs import jobs_router
 from duetime.jobs import FailurePolicy, Job
 from duetime.jobs.dapr import DaprJobScheduler, DaprSidecar, dapr_body, name_error
 from duetime.jobs.memory_store import MemoryJobStore
+from duetime.testing import serve_jobs
 from tests.conftest import free_port
 
 
@@ -73,7 +74,7 @@ async def test_jobs_api_answers_503_while_the_sidecar_is_away_and_keeps_nothing(
     app = FastAPI()
     install_error_handlers(app)
     app.include_router(jobs_router())
-    app.state.scheduler = scheduler
+    serve_jobs(app, scheduler)
     app.state.settings = SimpleNamespace(api_token=None, app_api_token=None)
     transport = httpx.ASGITransport(app)
     try:

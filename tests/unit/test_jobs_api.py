@@ -22,7 +22,9 @@ from duetime.api.jobs import jobs_router
 from duetime.clock import SystemClock
 from duetime.jobs.handlers import DirectTriggers
 from duetime.jobs.model import JobState
-from duetime.testing import InMemoryJobScheduler, RecordingHandler
+from duetime.jobs.scope import APP_SCOPES, app_scope
+from duetime.sidecar.triggers import AppTriggers
+from duetime.testing import InMemoryJobScheduler, RecordingHandler, serve_jobs
 
 MIB = 1 << 20
 VALUE = "type.googleapis.com/google.protobuf.Value"
@@ -48,7 +50,7 @@ def app(scheduler: InMemoryJobScheduler, settings: SimpleNamespace) -> FastAPI:
     app = FastAPI()
     install_error_handlers(app)
     app.include_router(jobs_router())
-    app.state.scheduler = scheduler
+    serve_jobs(app, scheduler)
     app.state.settings = settings
     app.state.trigger_sink = DirectTriggers(scheduler.handlers, SystemClock())
     return app
@@ -158,12 +160,17 @@ async def test_get_wraps_data_as_a_protobuf_value(
 
 
 @pytest.mark.parametrize("body", [{"dueTime": "1h"}, {"dueTime": "1h", "data": None}])
-async def test_get_leaves_out_data_and_other_unset_fields(
+async def test_get_shows_null_data_and_leaves_out_unset_fields(
     api: httpx.AsyncClient, body: dict[str, Any]
 ) -> None:
     assert (await api.post("/v1.0/jobs/nodata", json=body)).status_code == 204
     got = (await api.get("/v1.0/jobs/nodata")).json()
-    assert got == {"name": "nodata", "dueTime": "1h", "failurePolicy": DEFAULT_POLICY}
+    assert got == {
+        "name": "nodata",
+        "dueTime": "1h",
+        "data": {"@type": VALUE, "value": None},
+        "failurePolicy": DEFAULT_POLICY,
+    }
 
 
 @pytest.mark.parametrize(
@@ -522,7 +529,7 @@ async def test_listed_jobs_are_the_get_body_plus_engine_state(
         "attempt": 0,
         "fired": 0,
     }
-    state = await scheduler.get("listed")
+    state = await scheduler.get(app_scope("default", "app") + "listed")
     assert isinstance(state, JobState) and state.fired == 0
 
 
@@ -551,7 +558,7 @@ async def test_dead_letters_are_listed_replayed_and_discarded(
 ) -> None:
     failing = {"on": True}
     handler = RecordingHandler(fail=lambda trigger: failing["on"])
-    scheduler.add_handler("", handler)
+    scheduler.add_handler(APP_SCOPES, AppTriggers({"app": handler}))
 
     letter = await _dead_letter(api, "doomed")
     assert letter["name"] == "doomed" and letter["data"] == {"n": 1}
@@ -591,7 +598,9 @@ async def test_dead_letters_are_listed_replayed_and_discarded(
 
 
 async def test_dead_letters_page(api: httpx.AsyncClient, scheduler: InMemoryJobScheduler) -> None:
-    scheduler.add_handler("", RecordingHandler(fail=lambda trigger: True))
+    scheduler.add_handler(
+        APP_SCOPES, AppTriggers({"app": RecordingHandler(fail=lambda trigger: True)})
+    )
     ids = [(await _dead_letter(api, f"dl-{i}"))["id"] for i in range(3)]
     first = (await api.get("/v1.0/deadletters", params={"limit": 2})).json()
     assert [d["id"] for d in first["deadLetters"]] == ids[:2] and first["next"] == ids[1]
@@ -667,7 +676,7 @@ class _BrokenScheduler(InMemoryJobScheduler):
 async def test_an_unexpected_error_is_a_generic_500(
     app: FastAPI, api: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app.state.scheduler = _BrokenScheduler()
+    serve_jobs(app, _BrokenScheduler())
     r = await api.get("/v1.0/jobs/x")
     assert_error(r, 500, "ERR_INTERNAL", "internal error")
     assert "hunter2" not in r.text

@@ -19,7 +19,7 @@ def spec(before: timedelta) -> ReminderSpec:
 
 def test_default_is_one_reminder_at_the_due_time() -> None:
     [r] = build_reminders(None, DUE, NOW)
-    assert r.fire_at == DUE and r.state == "scheduled" and r.job_name == f"reminder-{r.id}"
+    assert r.fire_at == DUE and r.state == "scheduled" and r.job_name == f"duetime||reminder-{r.id}"
     assert build_reminders(None, None, NOW) == []
     assert build_reminders([], DUE, NOW) == []
 

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from duetime.api.errors import install_error_handlers
 from duetime.api.triggers import trigger_router
 from duetime.jobs.handlers import DirectTriggers, HandlerRegistry
+from duetime.jobs.scope import internal
 from duetime.testing import RecordingHandler
 
 NOW = datetime(2026, 3, 1, 9, 30, 15, 250000, tzinfo=UTC)
@@ -51,8 +52,9 @@ async def app_client(
     ok: RecordingHandler, broken: RecordingHandler, settings: SimpleNamespace
 ) -> AsyncIterator[httpx.AsyncClient]:
     sink = HandlerRegistry()
-    sink.add("ok-", ok)
-    sink.add("broken-", broken)
+    # `POST /job/{name}` from duetime's own sidecar: the names of duetime's own jobs
+    sink.add(internal("ok-"), ok)
+    sink.add(internal("broken-"), broken)
     app = FastAPI()
     install_error_handlers(app)
     app.include_router(trigger_router())
@@ -91,7 +93,7 @@ async def test_a_trigger_is_delivered_to_the_owning_handler_with_200(
     )
     assert r.status_code == 200
     [trigger] = ok.triggers
-    assert trigger.name == "ok-1" and trigger.data == data
+    assert trigger.name == internal("ok-1") and trigger.data == data
     assert trigger.scheduled_at == trigger.fired_at == NOW
     assert trigger.attempt == 1 and not trigger.late
 
@@ -111,7 +113,7 @@ async def test_a_failing_handler_is_500_so_dapr_retries(
     r = await app_client.post("/job/broken-1", json={"n": 1})
     assert_error(r, 500, "DUETIME_HANDLER_FAILED")
     assert "handler refused" not in r.text  # the handler's error stays in the server log
-    assert "handler refused broken-1" in caplog.text
+    assert "handler refused duetime||broken-1" in caplog.text
     assert [t.data for t in broken.triggers] == [{"n": 1}]
 
 

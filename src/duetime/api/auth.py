@@ -5,11 +5,12 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import Security
+from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from duetime.api.deps import SettingsDep
-from duetime.api.errors import UNAUTHORIZED, ApiError
+from duetime.api.errors import APP_FORBIDDEN, APP_NOT_FOUND, UNAUTHORIZED, ApiError
+from duetime.sidecar.apps import APP_ID_HEADER, App, AppAccessError, AppDirectory
 
 API_TOKEN_HEADER = "dapr-api-token"
 
@@ -72,3 +73,35 @@ async def require_app_token(
     expected = settings.app_api_token
     if expected and not token_matches(expected, given):
         raise unauthorized()
+
+
+_app_id = APIKeyHeader(
+    name=APP_ID_HEADER,
+    auto_error=False,
+    scheme_name="daprAppId",
+    description="The app this call acts for (default: `DUETIME_APP_ID`, or the token's app).",
+)
+
+
+async def caller_app(
+    request: Request,
+    settings: SettingsDep,
+    dapr_token: Annotated[str | None, Security(_dapr_token)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    app_id: Annotated[str | None, Security(_app_id)],
+) -> App:
+    """The app a Jobs or pub/sub call acts for (rules in `duetime.sidecar.apps`): 401 for a
+    token that is not the API token or an app's, 403 for an app token naming another app,
+    404 for an unknown `dapr-app-id`."""
+    apps: AppDirectory = request.app.state.apps
+    token = dapr_token or (bearer.credentials if bearer is not None else None)
+    try:
+        return apps.identify(token, app_id, operator_token=settings.api_token)
+    except AppAccessError as exc:
+        if exc.status == 401:
+            raise unauthorized() from None
+        code = APP_FORBIDDEN if exc.status == 403 else APP_NOT_FOUND
+        raise ApiError(exc.status, code, str(exc)) from None
+
+
+CallerApp = Annotated[App, Depends(caller_app)]

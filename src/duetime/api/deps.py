@@ -12,6 +12,7 @@ from duetime.api.errors import BODY_READ, ApiError, malformed
 from duetime.clock import Clock, SystemClock
 from duetime.jobs.model import JSON
 from duetime.jobs.port import JobScheduler
+from duetime.sidecar.jobs import SidecarJobs
 
 MAX_BODY_BYTES = 4 << 20
 """daprd's default `--max-body-size` (4Mi)."""
@@ -42,6 +43,11 @@ class TokenSettings(Protocol):
 async def get_scheduler(request: Request) -> JobScheduler:
     scheduler: JobScheduler = request.app.state.scheduler
     return scheduler
+
+
+async def get_jobs(request: Request) -> SidecarJobs:
+    jobs: SidecarJobs = request.app.state.jobs
+    return jobs
 
 
 async def get_trigger_sink(request: Request) -> TriggerSink:
@@ -136,6 +142,7 @@ def parse_json(raw: bytes) -> JSON:
 
 
 SchedulerDep = Annotated[JobScheduler, Depends(get_scheduler)]
+JobsDep = Annotated[SidecarJobs, Depends(get_jobs)]
 TriggerSinkDep = Annotated[TriggerSink, Depends(get_trigger_sink)]
 SettingsDep = Annotated[TokenSettings, Depends(get_settings)]
 ClockDep = Annotated[Clock, Depends(get_clock)]

@@ -12,13 +12,13 @@ import logging
 from enum import Enum
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from duetime.api import wire
-from duetime.api.auth import require_api_token
-from duetime.api.deps import BodyDep, SchedulerDep, parse_json
+from duetime.api.auth import CallerApp
+from duetime.api.deps import BodyDep, JobsDep, parse_json
 from duetime.api.errors import (
     DEAD_LETTER_NOT_FOUND,
     GET_JOB,
@@ -36,6 +36,7 @@ from duetime.api.errors import (
 )
 from duetime.jobs.model import Job, JobExistsError, JobNotFoundError
 from duetime.jobs.schedule import ScheduleEmptyError, ScheduleError
+from duetime.sidecar.names import JobNameError, check_job_name
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def _json(model: BaseModel) -> JSONResponse:
     return JSONResponse(model.model_dump(mode="json", by_alias=True, exclude_unset=True))
 
 
-async def schedule_job(name: str, scheduler: SchedulerDep, raw: BodyDep) -> Response:
+async def schedule_job(name: str, app: CallerApp, jobs: JobsDep, raw: BodyDep) -> Response:
     """Schedule a job, as Dapr's `POST /v1.0/jobs/{name}`.
 
     Body keys in camelCase or snake_case; unknown keys are ignored; the name goes only in
@@ -79,6 +80,11 @@ async def schedule_job(name: str, scheduler: SchedulerDep, raw: BodyDep) -> Resp
     name = name.strip()
     if not name:
         raise ApiError(400, JOB_NAME_EMPTY, "Name is empty")
+    if "|" in name:  # daprd refuses this before it looks at the schedule
+        try:
+            check_job_name(name)
+        except JobNameError as exc:
+            raise ApiError(400, exc.dapr_code, f"failed to schedule job due to: {exc}") from None
     if body.schedule is None and body.dueTime is None:
         raise ApiError(400, SCHEDULE_EMPTY, "Schedule is empty")
     job = Job(
@@ -91,7 +97,9 @@ async def schedule_job(name: str, scheduler: SchedulerDep, raw: BodyDep) -> Resp
         failure_policy=None if body.failurePolicy is None else body.failurePolicy.domain(),
     )
     try:
-        await scheduler.schedule(job, overwrite=bool(body.overwrite))
+        await jobs.schedule(app, job, overwrite=bool(body.overwrite))
+    except JobNameError as exc:  # a '|' is daprd's DAPR_SCHEDULER_JOB_NAME_EMPTY
+        raise ApiError(400, exc.dapr_code, f"failed to schedule job due to: {exc}") from None
     except ScheduleEmptyError:
         raise ApiError(400, SCHEDULE_EMPTY, "Schedule is empty") from None
     except ScheduleError as exc:
@@ -101,35 +109,35 @@ async def schedule_job(name: str, scheduler: SchedulerDep, raw: BodyDep) -> Resp
     return Response(status_code=204)
 
 
-async def get_job(name: str, scheduler: SchedulerDep) -> JSONResponse:
+async def get_job(name: str, app: CallerApp, jobs: JobsDep) -> JSONResponse:
     """Get a job, as Dapr's `GET /v1.0/jobs/{name}`: its fields as sent (dueTime and ttl
     unchanged), `data` wrapped as a `google.protobuf.Value` Any, and the failure policy in
     effect (Dapr's default, constant 1s with 3 retries, when none was set).
 
     200 · 404 `DAPR_SCHEDULER_GET_JOB` when there is no such job (daprd says 500).
     """
-    state = await scheduler.get(name)
+    state = await jobs.get(app, name)
     if state is None:
         raise ApiError(404, GET_JOB, f"failed to get job due to: job not found: {name}")
     return _json(wire.JobOut.of(state.job))
 
 
-async def delete_job(name: str, scheduler: SchedulerDep) -> Response:
+async def delete_job(name: str, app: CallerApp, jobs: JobsDep) -> Response:
     """Delete a job, as Dapr's `DELETE /v1.0/jobs/{name}`. 204, also when there was none;
     a trigger already running finishes."""
-    await scheduler.delete(name)
+    await jobs.delete(app, name)
     return Response(status_code=204)
 
 
 async def list_jobs(
-    scheduler: SchedulerDep, prefix: Prefix = "", limit: Limit = 100, after: str = ""
+    app: CallerApp, jobs: JobsDep, prefix: Prefix = "", limit: Limit = 100, after: str = ""
 ) -> JSONResponse:
     """duetime addition (daprd has no HTTP list): jobs ordered by name, each as `GET
     /v1.0/jobs/{name}` shows it plus `nextFireTime` (RFC3339 UTC; a retry's time while one
     is pending), `attempt` (failed attempts of the pending trigger) and `fired` (triggers
     delivered or given up on). `next` is the `after` value for the next page, or null on
     the last page. 400 for a limit outside 1..1000."""
-    states = await scheduler.list_jobs(prefix, limit=limit + 1, after=after)
+    states = await jobs.list_jobs(app, prefix, limit=limit + 1, after=after)
     page = states[:limit]
     more = len(states) > limit
     return _json(
@@ -141,12 +149,12 @@ async def list_jobs(
 
 
 async def list_dead_letters(
-    scheduler: SchedulerDep, prefix: Prefix = "", limit: Limit = 100, after: str = ""
+    app: CallerApp, jobs: JobsDep, prefix: Prefix = "", limit: Limit = 100, after: str = ""
 ) -> JSONResponse:
     """duetime addition: triggers whose failure policy ran out (Dapr drops them), oldest
     first, for jobs whose name starts with `prefix`. `next` is the `after` value for the
     next page, or null. 400 for a limit outside 1..1000."""
-    letters = await scheduler.dead_letters(prefix, limit=limit + 1, after=after)
+    letters = await jobs.dead_letters(app, prefix, limit=limit + 1, after=after)
     page = letters[:limit]
     more = len(letters) > limit
     return _json(
@@ -157,7 +165,7 @@ async def list_dead_letters(
     )
 
 
-async def replay_dead_letter(dead_letter_id: str, scheduler: SchedulerDep) -> JSONResponse:
+async def replay_dead_letter(dead_letter_id: str, app: CallerApp, jobs: JobsDep) -> JSONResponse:
     """duetime addition: deliver a dead letter's trigger once more, now, to the handler
     that owns its job name.
 
@@ -166,7 +174,7 @@ async def replay_dead_letter(dead_letter_id: str, scheduler: SchedulerDep) -> JS
     count) · 404 `DUETIME_DEAD_LETTER_NOT_FOUND`.
     """
     try:
-        await scheduler.replay(dead_letter_id)
+        await jobs.replay(app, dead_letter_id)
     except JobNotFoundError:
         raise _dead_letter_not_found(dead_letter_id) from None
     except Exception as exc:
@@ -176,9 +184,9 @@ async def replay_dead_letter(dead_letter_id: str, scheduler: SchedulerDep) -> JS
     return _json(wire.ReplayResult(delivered=True))
 
 
-async def discard_dead_letter(dead_letter_id: str, scheduler: SchedulerDep) -> Response:
+async def discard_dead_letter(dead_letter_id: str, app: CallerApp, jobs: JobsDep) -> Response:
     """duetime addition: delete a dead letter. 204 · 404 `DUETIME_DEAD_LETTER_NOT_FOUND`."""
-    if not await scheduler.discard(dead_letter_id):
+    if not await jobs.discard(app, dead_letter_id):
         raise _dead_letter_not_found(dead_letter_id)
     return Response(status_code=204)
 
@@ -190,7 +198,7 @@ def _dead_letter_not_found(dead_letter_id: str) -> ApiError:
 def jobs_router() -> APIRouter:
     """Dapr's jobs routes under `/v1.0` and the deprecated `/v1.0-alpha1`, and duetime's
     list and dead-letter routes; all behind `require_api_token`."""
-    router = APIRouter(dependencies=[Depends(require_api_token)], responses=responses(401))
+    router = APIRouter(responses=responses(401, 403))
     for version, deprecated in (("v1.0", False), ("v1.0-alpha1", True)):
         path = f"/{version}/jobs/{{name}}"
         tags: list[str | Enum] = ["jobs (Dapr API)"]

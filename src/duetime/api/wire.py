@@ -5,12 +5,19 @@ Decoding mirrors Go's protojson on daprd's `JobHTTPRequest` (dapr
 unknown keys ignored, `null` meaning "not set", `repeats`/`maxRetries` as uint32 (a JSON
 number or a string holding one, with a whole value), `interval` as a protobuf Duration
 string. Encoding mirrors protojson on `runtime.v1.Job`: fields in proto order, unset ones
-left out, `data` as an `Any` holding a `google.protobuf.Value`.
+left out, `data` as an `Any` holding a `google.protobuf.Value` (object keys sorted, floats
+as Go writes them: `duetime.jobs.app_channel.encode_data`).
+
+`data` is any JSON value daprd takes: a number must fit a float64 (`1e400` is a 400, as on
+daprd), but integers are kept exact where daprd rounds them (`12345678901234567890` stays
+so). `data: null` and no `data` are the same job, delivered as `null` and shown as
+`"value": null` (daprd 1.16.5 delivers `null` for the first and never delivers the second).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import timedelta
 from decimal import Decimal
@@ -25,11 +32,13 @@ from pydantic import (
     StrictBool,
     StrictStr,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from duetime.jobs.model import DeadLetter, FailurePolicy, Job, JobState
+from duetime.jobs.app_channel import encode_data
+from duetime.jobs.model import JSON, DeadLetter, FailurePolicy, Job, JobState
 from duetime.timefmt import format_rfc3339
 
 VALUE_TYPE = "type.googleapis.com/google.protobuf.Value"
@@ -59,6 +68,39 @@ def _uint32(value: object) -> int:
         "expected a whole number from 0 to 4294967295, got {got}",
         {"got": _show(value)},
     )
+
+
+def check_float64_numbers(value: JSON) -> JSON:
+    """`value` unchanged when every number in it fits a float64, as daprd requires of
+    `data` (`google.protobuf.Value` numbers are doubles); else a `PydanticCustomError`.
+    Integers inside the range are kept exact, unlike daprd."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise PydanticCustomError(
+                "float64", "a number is out of the range of a float64 (about ±1.8e308)"
+            )
+        elif isinstance(item, int) and not isinstance(item, bool):
+            try:
+                float(item)
+            except OverflowError:
+                raise PydanticCustomError(
+                    "float64",
+                    "the number {got} is out of the range of a float64 (about ±1.8e308)",
+                    {"got": f"{str(item)[:20]}…"},
+                ) from None
+    return value
+
+
+def shown_data(data: JSON) -> JSON:
+    """`data` as daprd's GET shows it: keys sorted, whole floats as integers (`2.0` is
+    `2`), integers exact."""
+    return json.loads(encode_data(data))
 
 
 def parse_proto_duration(value: object) -> timedelta:
@@ -182,11 +224,20 @@ class ScheduleJobBody(_Body):
     )
     repeats: Uint32 | None = None
     ttl: StrictStr | None = Field(None, examples=["1h", "2026-01-02T00:00:00Z"])
-    data: Any = Field(None, description="Any JSON value; delivered as is.")
+    data: Any = Field(
+        None,
+        description="Any JSON value; delivered as the trigger's body (`null` when left out)."
+        " Numbers must fit a float64; integers are kept exact.",
+    )
     overwrite: StrictBool | None = None
     failurePolicy: FailurePolicyBody | None = Field(
         None, validation_alias=AliasChoices("failurePolicy", "failure_policy")
     )
+
+    @field_validator("data")
+    @classmethod
+    def _float64(cls, value: Any) -> Any:
+        return check_float64_numbers(value)
 
 
 def _inline_refs(schema: Any, defs: dict[str, Any]) -> Any:
@@ -243,14 +294,15 @@ class FailurePolicyOut(BaseModel):
 
 
 class JobOut(BaseModel):
-    """A job as daprd's GET shows it; fields that were not set are left out."""
+    """A job as daprd's GET shows it; fields that were not set are left out, but `data`,
+    which is `"value": null` for a job without data (as daprd shows `data: null`)."""
 
     name: str
     schedule: str | None = None
     repeats: int | None = None
     dueTime: str | None = None
     ttl: str | None = None
-    data: DataValue | None = None
+    data: DataValue
     failurePolicy: FailurePolicyOut
 
     @classmethod
@@ -263,8 +315,7 @@ class JobOut(BaseModel):
             "ttl": job.ttl,
         }
         fields.update({k: v for k, v in optional.items() if v is not None})
-        if job.data is not None:
-            fields["data"] = DataValue(type_=VALUE_TYPE, value=job.data)
+        fields["data"] = DataValue(type_=VALUE_TYPE, value=shown_data(job.data))
         fields["failurePolicy"] = FailurePolicyOut.of(job.failure_policy or FailurePolicy.default())
         return fields
 

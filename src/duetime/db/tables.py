@@ -7,6 +7,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -242,4 +243,49 @@ event_dead_letters = Table(
     Column("replays", Integer, nullable=False),
     Column("replayed_us", BigInteger),  # None: waiting for an operator
     Index("ix_event_dead_letters_last", "last_us", "id"),
+)
+
+# -- the embedded pub/sub broker (migration 0006, duetime.sidecar.pubsub) -----------------
+
+pubsub_messages = Table(
+    "pubsub_messages",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("pubsub", String(200), nullable=False),
+    Column("topic", String(400), nullable=False),
+    Column("data", LargeBinary, nullable=False),  # the CloudEvent JSON, or the raw payload
+    Column("metadata", Text, nullable=False),  # JSON object: the publish request's metadata
+    Column("created_us", BigInteger, nullable=False),
+    Index("ix_pubsub_messages_topic", "pubsub", "topic", "seq"),
+    Index("ix_pubsub_messages_created", "created_us"),
+)
+
+pubsub_groups = Table(  # an app's subscription to a topic, as a Redis consumer group
+    "pubsub_groups",
+    metadata,
+    Column("app_id", String(200), primary_key=True),
+    Column("pubsub", String(200), primary_key=True),
+    Column("topic", String(400), primary_key=True),
+    Column("created_us", BigInteger, nullable=False),
+)
+
+pubsub_deliveries = Table(
+    "pubsub_deliveries",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("message_seq", BigInteger, nullable=False),
+    Column("app_id", String(200), nullable=False),
+    Column("pubsub", String(200), nullable=False),
+    Column("topic", String(400), nullable=False),
+    Column("state", String(8), nullable=False),  # pending, done, dead, dropped
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    Column("last_error", Text),
+    UniqueConstraint("message_seq", "app_id", name="uq_pubsub_deliveries_message_app"),
+    Index("ix_pubsub_deliveries_due", "state", "next_attempt_us"),
 )

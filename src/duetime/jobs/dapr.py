@@ -55,6 +55,7 @@ from duetime.jobs.model import (
 )
 from duetime.jobs.port import JobScheduler, TriggerHandler
 from duetime.jobs.schedule import ScheduleError
+from duetime.jobs.scope import from_dapr_name, to_dapr_name
 from duetime.jobs.store import JobStore, Outcome, StoredJob
 from duetime.timefmt import format_rfc3339, from_micros
 
@@ -125,7 +126,7 @@ class DaprSidecar:
     async def _call(self, method: str, name: str, body: Any = None) -> httpx.Response:
         try:
             return await self._client.request(
-                method, f"/v1.0-alpha1/jobs/{quote(name, safe='')}", json=body
+                method, f"/v1.0-alpha1/jobs/{quote(to_dapr_name(name), safe='')}", json=body
             )
         except httpx.HTTPError as exc:
             raise SidecarUnavailable(f"daprd unreachable: {exc!r}") from exc
@@ -197,7 +198,9 @@ class DaprJobScheduler(JobScheduler):
         clock: Clock | None = None,
         late_after: timedelta = timedelta(seconds=1),
         concurrency: int = 32,
+        namespace: str = "default",
     ) -> None:
+        self._namespace = namespace
         self._store = store
         self._sidecar = sidecar
         self._clock = clock or SystemClock()
@@ -274,7 +277,7 @@ class DaprJobScheduler(JobScheduler):
 
     # -- jobs ------------------------------------------------------------------------------
     def _row(self, job: Job, now_us: int) -> StoredJob:
-        problem = name_error(job.name)
+        problem = name_error(to_dapr_name(job.name))
         if problem is not None:
             raise ScheduleError(problem)
         return new_row(job, now_us)
@@ -373,6 +376,7 @@ class DaprJobScheduler(JobScheduler):
         """One trigger from daprd (`POST /job/{name}`). Returns True when it is settled
         (delivered, dead-lettered, or not due to any handler), False when no handler owns
         the name; raises `TriggerFailed` when daprd should retry."""
+        name = await self._key_of(name)
         if name in self._running:
             # Dapr sends the next tick while a slow handler still runs: coalesce it into the
             # running one, as the embedded engine does (one replica; replicas can overlap).
@@ -383,6 +387,15 @@ class DaprJobScheduler(JobScheduler):
             return await self._settle(name, data)
         finally:
             self._running.discard(name)
+
+    async def _key_of(self, dapr_name: str) -> str:
+        """The engine key of a job named `dapr_name` on daprd (`scope.to_dapr_name`
+        reversed). A key outside any scope (used directly on the port) has its own name."""
+        key = from_dapr_name(dapr_name, self._namespace)
+        if key != dapr_name and key not in self._sending and await self._store.get(key) is None:
+            if await self._store.get(dapr_name) is not None:
+                return dapr_name
+        return key
 
     async def _settle(self, name: str, data: JSON) -> bool:
         while (settled := self._sending.get(name)) is not None:
@@ -425,6 +438,9 @@ class DaprJobScheduler(JobScheduler):
         self, prefix: str = "", *, limit: int = 100, after: str = ""
     ) -> list[DeadLetter]:
         return await self._store.dead_letters(prefix, limit=limit, after=after)
+
+    async def dead_letter(self, dead_letter_id: str) -> DeadLetter | None:
+        return await self._store.get_dead_letter(dead_letter_id)
 
     async def replay(self, dead_letter_id: str) -> None:
         await replay_dead_letter(self._store, self._handlers, dead_letter_id, self._clock.now())

@@ -24,7 +24,7 @@ from duetime.clock import Clock, SystemClock
 from duetime.db.batch import Batcher
 from duetime.jobs.handlers import HandlerRegistry, describe_error, replay_dead_letter
 from duetime.jobs.lifecycle import new_row, settle
-from duetime.jobs.model import DeadLetter, Job, JobState, Trigger
+from duetime.jobs.model import DeadLetter, Job, JobExistsError, JobState, Trigger
 from duetime.jobs.port import JobScheduler, TriggerHandler
 from duetime.jobs.store import JobStore, Outcome, StoredJob
 from duetime.jobs.window import DueWindow
@@ -55,6 +55,7 @@ class EmbeddedJobScheduler(JobScheduler):
         self._wakeup = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._committer: _GroupCommitter | None = None
+        self._inserts: Batcher[tuple[StoredJob, bool], bool] = Batcher(self._store.insert_each)
         self._slots: asyncio.Semaphore | None = None
         self._started_us = 0
 
@@ -92,6 +93,7 @@ class EmbeddedJobScheduler(JobScheduler):
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._committer is not None:
             await self._committer.close()
+        await self._inserts.close()
         await self._store.close()
 
     @property
@@ -101,7 +103,9 @@ class EmbeddedJobScheduler(JobScheduler):
     # -- jobs ------------------------------------------------------------------------------
     async def schedule(self, job: Job, *, overwrite: bool = False) -> JobState:
         row = new_row(job, self._clock.now_micros())
-        await self._store.insert([row], overwrite=overwrite)
+        # concurrent calls share one transaction (one commit, one fsync on SQLite)
+        if not await self._inserts.submit((row, overwrite)):
+            raise JobExistsError(job.name)
         self._supersede([job.name])
         self._note(job.name, row)
         return row.state()
@@ -176,6 +180,9 @@ class EmbeddedJobScheduler(JobScheduler):
         self, prefix: str = "", *, limit: int = 100, after: str = ""
     ) -> list[DeadLetter]:
         return await self._store.dead_letters(prefix, limit=limit, after=after)
+
+    async def dead_letter(self, dead_letter_id: str) -> DeadLetter | None:
+        return await self._store.get_dead_letter(dead_letter_id)
 
     async def replay(self, dead_letter_id: str) -> None:
         await replay_dead_letter(self._store, self._handlers, dead_letter_id, self._clock.now())

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from duetime.clock import Clock
 from duetime.jobs.model import JSON, JobNotFoundError, Trigger
+from duetime.jobs.scope import from_dapr_name
 
 if TYPE_CHECKING:
     from duetime.jobs.store import JobStore
@@ -49,13 +50,15 @@ class DirectTriggers:
     """Triggers posted to duetime's `POST /job/{name}` while the embedded engine runs (by a
     Dapr sidecar pointed at it, say): straight to the handlers, once, scheduled now."""
 
-    def __init__(self, handlers: HandlerRegistry, clock: Clock) -> None:
+    def __init__(self, handlers: HandlerRegistry, clock: Clock, namespace: str = "default") -> None:
         self._handlers = handlers
         self._clock = clock
+        self._namespace = namespace
 
     async def receive(self, name: str, data: JSON) -> bool:
         now = self._clock.now()
-        return await self._handlers.deliver(Trigger(name, data, scheduled_at=now, fired_at=now))
+        key = from_dapr_name(name, self._namespace)
+        return await self._handlers.deliver(Trigger(key, data, scheduled_at=now, fired_at=now))
 
 
 def describe_error(exc: BaseException, limit: int = 2000) -> str:

@@ -98,6 +98,10 @@ class JobScheduler(ABC):
         """Dead letters of jobs whose name starts with `prefix`, oldest first, ids > `after`."""
 
     @abstractmethod
+    async def dead_letter(self, dead_letter_id: str) -> DeadLetter | None:
+        """The dead letter with this id, or None."""
+
+    @abstractmethod
     async def replay(self, dead_letter_id: str) -> None:
         """Deliver a dead letter's trigger once, now. On success it is removed; on failure
         it stays (with the new error and attempt count) and the handler's error is raised.

@@ -80,6 +80,10 @@ def validate_name(name: str) -> None:
     `_`, `-`, `:`, `@`, `|` and `||` are all accepted. Two deliberate additions: the names
     `.` and `..` are rejected (they cannot be a URL path segment), and the length bound is
     `MAX_NAME_BYTES` for the name alone.
+
+    This is the engine's rule, which its scoped keys (`app||<namespace>||<app-id>||<name>`,
+    `duetime||<name>`) satisfy; a public job name is first held to daprd 1.16.5's stricter
+    rule (`duetime.sidecar.names.check_job_name`).
     """
 
     def bad(reason: str) -> ScheduleError:

@@ -61,6 +61,24 @@ class SqlJobStore(JobStore):
                 raise
             raise JobExistsError(await self._first_existing([r.job.name for r in rows])) from None
 
+    async def insert_each(self, items: Sequence[tuple[StoredJob, bool]]) -> list[bool]:
+        names = [row.job.name for row, _ in items]
+        if len(set(names)) < len(names):  # one name twice: each row after the one before
+            return await super().insert_each(items)
+        fresh = [_to_values(row) for row, overwrite in items if not overwrite]
+        replacing = [_to_values(row) for row, overwrite in items if overwrite]
+        inserted: set[str] = set()
+        async with self._engine.begin() as conn:
+            if fresh:
+                stmt = upsert_insert(conn, jobs_table).on_conflict_do_nothing(
+                    index_elements=["name"]
+                )
+                result = await conn.execute(stmt.returning(jobs_table.c.name), fresh)
+                inserted.update(result.scalars())
+            for chunk in chunks(replacing):
+                await conn.execute(self._upsert(conn), chunk)
+        return [overwrite or row.job.name in inserted for row, overwrite in items]
+
     async def write_in(
         self, conn: AsyncConnection, rows: Sequence[StoredJob], deleted: Sequence[str]
     ) -> None:

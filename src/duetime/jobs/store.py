@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from duetime.jobs.model import DeadLetter, Job, JobState
+from duetime.jobs.model import DeadLetter, Job, JobExistsError, JobState
 from duetime.timefmt import from_micros
 
 
@@ -72,6 +72,21 @@ class JobStore(ABC):
     async def insert(self, rows: Sequence[StoredJob], *, overwrite: bool) -> None:
         """Store rows in one transaction. Raises `JobExistsError` (storing none) if a name is
         taken and not `overwrite`."""
+
+    async def insert_each(self, items: Sequence[tuple[StoredJob, bool]]) -> list[bool]:
+        """Store each `(row, overwrite)` in order: for each, True when stored, False when its
+        name was taken and `overwrite` false (that row stores nothing; the others still do).
+        The group commit of concurrent `schedule` calls: a store that can commits them in
+        one transaction; this default stores them one by one."""
+        stored = []
+        for row, overwrite in items:
+            try:
+                await self.insert([row], overwrite=overwrite)
+            except JobExistsError:
+                stored.append(False)
+            else:
+                stored.append(True)
+        return stored
 
     @abstractmethod
     async def get(self, name: str) -> StoredJob | None: ...

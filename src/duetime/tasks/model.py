@@ -7,13 +7,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from duetime.jobs.scope import internal
 from duetime.timefmt import format_rfc3339
 
 Priority = Literal["low", "medium", "high"]
 Status = Literal["open", "done", "skipped"]
 ReminderState = Literal["scheduled", "delivered", "skipped", "missed", "failed"]
 
-REMINDER_JOB_PREFIX = "reminder-"
+REMINDER_JOB_PREFIX = internal("reminder-")
+"""The keys of reminder jobs, in duetime's own scope (`duetime.jobs.scope`)."""
 
 
 def new_id() -> str:

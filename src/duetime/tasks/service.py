@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from duetime.clock import Clock
 from duetime.events.model import TaskEventKind, task_event
 from duetime.jobs import Job, JobScheduler, Trigger
+from duetime.jobs.scope import internal
 from duetime.tasks import recurrence
 from duetime.tasks.model import (
     Notification,
@@ -37,7 +38,7 @@ from duetime.timefmt import parse_rfc3339, to_micros
 
 log = logging.getLogger(__name__)
 
-MAINTENANCE_JOB = "duetime-maintenance-retention"
+MAINTENANCE_JOB = internal("duetime-maintenance-retention")
 _SERIES_FIELDS = ("title", "description", "priority", "tags", "reminders", "timezone")
 
 
