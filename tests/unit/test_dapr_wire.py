@@ -12,8 +12,9 @@ from fastapi import FastAPI
 from duetime.api.errors import install_error_handlers
 from duetime.api.jobs import jobs_router
 from duetime.jobs import FailurePolicy, Job
-from duetime.jobs.dapr import DaprJobScheduler, DaprSidecar, dapr_body, name_error
+from duetime.jobs.dapr import DaprJobScheduler, DaprSidecar, dapr_body
 from duetime.jobs.memory_store import MemoryJobStore
+from duetime.jobs.names import JobNameError, check_job_name
 from duetime.testing import serve_jobs
 from tests.conftest import free_port
 
@@ -23,14 +24,15 @@ from tests.conftest import free_port
     ["reminder-0f3a", "Capitals", "with_underscore", "a:b", "with space", "a.b.c", "x" * 253],
 )
 def test_names_daprd_accepts(name: str) -> None:
-    assert name_error(name) is None
+    check_job_name(name)
 
 
 @pytest.mark.parametrize(
     "name", ["café", "a@b", "a#b", "a|b", "x" * 254, "trailing.", "a..b", "a/b"]
 )
 def test_names_daprd_refuses(name: str) -> None:
-    assert name_error(name) is not None
+    with pytest.raises(JobNameError):
+        check_job_name(name)
 
 
 def test_data_is_always_sent_even_when_there_is_none() -> None:

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import pytest
 
 from duetime.jobs.model import Job
+from duetime.jobs.names import JobNameError, JobNameSeparatorError, check_job_name
 from duetime.jobs.schedule import ScheduleError, plan_job, validate_name
 from duetime.jobs.scope import app_scope, internal
-from duetime.sidecar.names import JobNameError, JobNameSeparatorError, check_job_name
 
 _NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

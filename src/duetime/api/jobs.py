@@ -35,8 +35,8 @@ from duetime.api.errors import (
     responses,
 )
 from duetime.jobs.model import Job, JobExistsError, JobNotFoundError
+from duetime.jobs.names import JobNameError, check_job_name
 from duetime.jobs.schedule import ScheduleEmptyError, ScheduleError
-from duetime.sidecar.names import JobNameError, check_job_name
 
 log = logging.getLogger(__name__)
 

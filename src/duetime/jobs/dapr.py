@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
@@ -53,6 +52,7 @@ from duetime.jobs.model import (
     JobState,
     Trigger,
 )
+from duetime.jobs.names import check_job_name
 from duetime.jobs.port import JobScheduler, TriggerHandler
 from duetime.jobs.schedule import ScheduleError
 from duetime.jobs.scope import from_dapr_name, to_dapr_name
@@ -61,8 +61,6 @@ from duetime.timefmt import format_rfc3339, from_micros
 
 log = logging.getLogger(__name__)
 
-_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-
 
 class SidecarUnavailable(RuntimeError):
     """daprd did not answer, or answered with an error that is not about the job."""
@@ -70,21 +68,6 @@ class SidecarUnavailable(RuntimeError):
 
 class TriggerFailed(RuntimeError):
     """A trigger's handler failed and the job's policy allows another attempt."""
-
-
-def name_error(name: str) -> str | None:
-    """Why daprd 1.16.5 refuses `name`, or None: after dropping `_`, `:`, `-` and spaces the
-    lower-cased name must be an RFC 1123 subdomain of at most 253 characters; `|` is the
-    key separator in the scheduler's etcd."""
-    if "|" in name:
-        return "job name must not contain '|'"
-    stripped = re.sub(r"[_:\- ]", "", name).lower()
-    if len(stripped) > 253 or not stripped.isascii() or not _SUBDOMAIN.fullmatch(stripped):
-        return (
-            "job name must be ASCII letters, digits, '.', '-', '_', ':' or spaces, "
-            "at most 253 characters (Dapr's name rule)"
-        )
-    return None
 
 
 def _policy_for_dapr(policy: FailurePolicy | None) -> dict[str, Any]:
@@ -277,9 +260,7 @@ class DaprJobScheduler(JobScheduler):
 
     # -- jobs ------------------------------------------------------------------------------
     def _row(self, job: Job, now_us: int) -> StoredJob:
-        problem = name_error(to_dapr_name(job.name))
-        if problem is not None:
-            raise ScheduleError(problem)
+        check_job_name(to_dapr_name(job.name))  # daprd's rule, answered before daprd is asked
         return new_row(job, now_us)
 
     async def schedule(self, job: Job, *, overwrite: bool = False) -> JobState:

@@ -83,7 +83,7 @@ def validate_name(name: str) -> None:
 
     This is the engine's rule, which its scoped keys (`app||<namespace>||<app-id>||<name>`,
     `duetime||<name>`) satisfy; a public job name is first held to daprd 1.16.5's stricter
-    rule (`duetime.sidecar.names.check_job_name`).
+    rule (`duetime.jobs.names.check_job_name`).
     """
 
     def bad(reason: str) -> ScheduleError:

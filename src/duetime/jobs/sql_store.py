@@ -63,7 +63,8 @@ class SqlJobStore(JobStore):
 
     async def insert_each(self, items: Sequence[tuple[StoredJob, bool]]) -> list[bool]:
         names = [row.job.name for row, _ in items]
-        if len(set(names)) < len(names):  # one name twice: each row after the one before
+        if len(items) == 1 or len(set(names)) < len(names):
+            # alone (a plain INSERT is the fastest), or one name twice: row after row
             return await super().insert_each(items)
         fresh = [_to_values(row) for row, overwrite in items if not overwrite]
         replacing = [_to_values(row) for row, overwrite in items if overwrite]

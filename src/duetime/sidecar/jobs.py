@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from duetime.jobs.model import DeadLetter, Job, JobExistsError, JobNotFoundError, JobState
+from duetime.jobs.names import check_job_name
 from duetime.jobs.port import JobScheduler
 from duetime.sidecar.apps import App
-from duetime.sidecar.names import check_job_name
 
 
 class SidecarJobs:
