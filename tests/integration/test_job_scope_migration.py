@@ -19,6 +19,7 @@ from duetime.jobs.sql_store import SqlJobStore
 from duetime.tasks.model import REMINDER_JOB_PREFIX
 from duetime.testing import RecordingHandler
 
+ORPHAN = "0123456789abcdef0123456789abcdef"
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
@@ -71,6 +72,15 @@ async def test_rows_move_into_their_scopes_and_fire_once(
             sa.insert(tables.dead_letters),
             [
                 {
+                    "id": "d0",  # a reminder's dead letter whose task was deleted since
+                    "name": f"reminder-{ORPHAN}",
+                    "data": '{"reminder_id": "gone"}',
+                    "scheduled_us": past,
+                    "failed_us": past,
+                    "attempts": 4,
+                    "error": "reminder not due",
+                },
+                {
                     "id": "d1",
                     "name": "nightly",
                     "data": "1",
@@ -78,13 +88,17 @@ async def test_rows_move_into_their_scopes_and_fire_once(
                     "failed_us": past,
                     "attempts": 4,
                     "error": "app answered 500",
-                }
+                },
             ],
         )
     await migrate(engine)
     async with engine.connect() as conn:
         rows = (await conn.execute(sa.select(tables.jobs).order_by(tables.jobs.c.name))).all()
-        dead = (await conn.execute(sa.select(tables.dead_letters.c.name))).scalars().all()
+        dead = (
+            (await conn.execute(sa.select(tables.dead_letters.c.name).order_by("id")))
+            .scalars()
+            .all()
+        )
     by_name = {r.name: r for r in rows}
     assert sorted(by_name) == [
         "app||default||tasks-app||nightly",
@@ -94,7 +108,7 @@ async def test_rows_move_into_their_scopes_and_fire_once(
     ]
     moved = by_name["duetime||reminder-r1"]
     assert (moved.next_fire_us, moved.attempt, moved.generation) == (past, 1, 7)
-    assert dead == ["app||default||tasks-app||nightly"]
+    assert dead == [f"duetime||reminder-{ORPHAN}", "app||default||tasks-app||nightly"]
 
     own, app = RecordingHandler(), RecordingHandler()
     scheduler = EmbeddedJobScheduler(SqlJobStore(engine=engine))

@@ -55,7 +55,9 @@ class EmbeddedJobScheduler(JobScheduler):
         self._wakeup = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._committer: _GroupCommitter | None = None
-        self._inserts: Batcher[tuple[StoredJob, bool], bool] = Batcher(self._store.insert_each)
+        self._inserts: Batcher[tuple[StoredJob, bool], bool | Exception] = Batcher(
+            self._store.insert_each
+        )
         self._slots: asyncio.Semaphore | None = None
         self._started_us = 0
 
@@ -104,7 +106,10 @@ class EmbeddedJobScheduler(JobScheduler):
     async def schedule(self, job: Job, *, overwrite: bool = False) -> JobState:
         row = new_row(job, self._clock.now_micros())
         # concurrent calls share one transaction (one commit, one fsync on SQLite)
-        if not await self._inserts.submit((row, overwrite)):
+        stored = await self._inserts.submit((row, overwrite))
+        if isinstance(stored, Exception):
+            raise stored
+        if not stored:
             raise JobExistsError(job.name)
         self._supersede([job.name])
         self._note(job.name, row)

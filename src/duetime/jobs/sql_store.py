@@ -61,7 +61,7 @@ class SqlJobStore(JobStore):
                 raise
             raise JobExistsError(await self._first_existing([r.job.name for r in rows])) from None
 
-    async def insert_each(self, items: Sequence[tuple[StoredJob, bool]]) -> list[bool]:
+    async def insert_each(self, items: Sequence[tuple[StoredJob, bool]]) -> list[bool | Exception]:
         names = [row.job.name for row, _ in items]
         if len(items) == 1 or len(set(names)) < len(names):
             # alone (a plain INSERT is the fastest), or one name twice: row after row

@@ -73,17 +73,20 @@ class JobStore(ABC):
         """Store rows in one transaction. Raises `JobExistsError` (storing none) if a name is
         taken and not `overwrite`."""
 
-    async def insert_each(self, items: Sequence[tuple[StoredJob, bool]]) -> list[bool]:
+    async def insert_each(self, items: Sequence[tuple[StoredJob, bool]]) -> list[bool | Exception]:
         """Store each `(row, overwrite)` in order: for each, True when stored, False when its
-        name was taken and `overwrite` false (that row stores nothing; the others still do).
-        The group commit of concurrent `schedule` calls: a store that can commits them in
-        one transaction; this default stores them one by one."""
-        stored = []
+        name was taken and `overwrite` false (that row stores nothing; the others still do),
+        or the exception that row alone failed with. The group commit of concurrent
+        `schedule` calls: a store that can commits them in one transaction (and raises for
+        all when it fails); this default stores them one by one."""
+        stored: list[bool | Exception] = []
         for row, overwrite in items:
             try:
                 await self.insert([row], overwrite=overwrite)
             except JobExistsError:
                 stored.append(False)
+            except Exception as exc:  # this row's alone: the rows before it are stored
+                stored.append(exc)
             else:
                 stored.append(True)
         return stored
