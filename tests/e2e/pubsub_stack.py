@@ -66,10 +66,22 @@ class Side:
         self.log = root / f"{role}.log"
 
     def start(self) -> Side:
-        self.server.start()
-        self.daprd.app_port = self.server.port  # picked again if it was taken
-        self.daprd.start(wait_for_app=True)
-        return self
+        for attempt in range(3):
+            self.server.start()
+            self.daprd.app_port = self.server.port  # picked again if it was taken
+            try:
+                self.daprd.start(wait_for_app=True)
+                return self
+            except RuntimeError as exc:
+                # the sidecar's ports were picked before the server started: another
+                # process (a parallel test) can take one meanwhile; pick them again
+                if "address already in use" not in str(exc) or attempt == 2:
+                    raise
+                self.server.stop()
+                self.daprd.ports = DaprdPorts()
+                endpoint = f"http://127.0.0.1:{self.daprd.ports.http}"
+                self.server._env["DUETIME_DAPR_HTTP_ENDPOINT"] = endpoint
+        raise AssertionError("unreachable")
 
     def stop(self) -> None:
         self.server.stop()

@@ -73,6 +73,11 @@ async def read_body(request: Request) -> bytes:
         BODY_READ,
         f"failed to read request body: larger than the {MAX_BODY_BYTES} byte limit",
     )
+    return await read_limited(request, too_large)
+
+
+async def read_limited(request: Request, too_large: ApiError) -> bytes:
+    """The request body; `too_large` is raised past `MAX_BODY_BYTES`."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise too_large

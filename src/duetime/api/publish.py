@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
 
 from duetime.api.auth import API_TOKEN_HEADER, caller_app
+from duetime.api.deps import read_limited
 from duetime.api.errors import ApiError, responses
 from duetime.sidecar.apps import APP_ID_HEADER, App
 from duetime.sidecar.pubsub import (
@@ -71,15 +72,7 @@ async def _body(request: Request, pubsub: str, topic: str) -> bytes:
         f"error when publishing to topic {topic} in pubsub {pubsub}: "
         f"the body is larger than the {MAX_BODY_BYTES} byte limit",
     )
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise too_large
-    chunks = bytearray()
-    async for chunk in request.stream():
-        chunks += chunk
-        if len(chunks) > MAX_BODY_BYTES:
-            raise too_large
-    return bytes(chunks)
+    return await read_limited(request, too_large)
 
 
 def _api_error(exc: PubSubError) -> ApiError:
