@@ -39,6 +39,7 @@ from dapr.clients.grpc._jobs import ConstantFailurePolicy, DropFailurePolicy, Jo
 from dapr.conf import settings as dapr_settings
 from dapr.proto.runtime.v1 import appcallback_pb2, appcallback_pb2_grpc, dapr_pb2_grpc
 from google.protobuf import any_pb2, json_format, struct_pb2, wrappers_pb2
+from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from duetime.localdapr import Daprd, Scheduler
@@ -547,13 +548,12 @@ def test_same_token_errors(tmp_path: Path) -> None:
                         rows.append("OK")
                     except grpc.RpcError as exc:
                         status = rpc_status.from_call(exc)  # type: ignore[arg-type]
-                        from google.rpc import error_details_pb2
-
                         info = error_details_pb2.ErrorInfo()
                         assert status is not None and status.details[0].Unpack(info)
                         rows.append(
                             f"{exc.code().name} {exc.details()!r} {info.reason} "
-                            f"{dict(info.metadata)}"
+                            # daprd fills the metadata from a Go map: no set order.
+                            f"{sorted(info.metadata.items())}"
                         )
                 answers[side] = rows
         assert answers["daprd"] == answers["duetime"], answers
