@@ -24,6 +24,12 @@ from duetime.settings import Settings
 ALGORITHM = "HS256"
 SECRET_FILE = "jwt-secret"
 """The secret's file name in `data_dir` when `DUETIME_JWT_SECRET` is not set."""
+
+BAD_SIGNATURE = (
+    "bad signature: the token was not signed with this server's secret (DUETIME_JWT_SECRET, "
+    "else the jwt-secret file in its DUETIME_DATA_DIR); make tokens with `duetime token NAME` "
+    "under the server's settings"
+)
 MIN_SECRET_BYTES = 32
 """RFC 7518 §3.2: an HS256 key must be at least as long as the hash (256 bits)."""
 MAX_USER_ID = 200
@@ -232,7 +238,7 @@ def _decode(secret: str, token: str) -> dict[str, Any]:
     try:
         claims: dict[str, Any] = jwt.decode(token, secret, algorithms=[ALGORITHM], options=options)
     except jwt.InvalidSignatureError:
-        raise AuthError("bad signature") from None
+        raise AuthError(BAD_SIGNATURE) from None
     except jwt.InvalidAlgorithmError:
         raise AuthError(f"token algorithm must be {ALGORITHM}") from None
     except jwt.InvalidAudienceError:

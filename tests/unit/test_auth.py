@@ -207,11 +207,11 @@ def _rs256_looking() -> str:
         ),
         pytest.param(
             issue_token(OTHER, "alice", ttl=timedelta(hours=1), now=NOW),
-            "^bad signature$",
+            "^bad signature: ",
             id="wrong-secret",
         ),
-        pytest.param(_token()[:-4] + "AAAA", "^bad signature$", id="bad-signature-bytes"),
-        pytest.param(_token().rsplit(".", 1)[0] + ".", "^bad signature$", id="no-signature"),
+        pytest.param(_token()[:-4] + "AAAA", "^bad signature: ", id="bad-signature-bytes"),
+        pytest.param(_token().rsplit(".", 1)[0] + ".", "^bad signature: ", id="no-signature"),
     ],
 )
 def test_wrong_algorithm_or_signature_is_refused(token: str, message: str) -> None:
@@ -222,14 +222,14 @@ def test_wrong_algorithm_or_signature_is_refused(token: str, message: str) -> No
 def test_tampered_payload_is_refused() -> None:
     header, _, signature = _token("alice").split(".")
     forged = f"{header}.{_json({'sub': 'admin', 'exp': LATER})}.{signature}"
-    with pytest.raises(AuthError, match=r"^bad signature$"):
+    with pytest.raises(AuthError, match=r"^bad signature: "):
         verify_token(SECRET, forged, now=NOW)
 
 
 def test_tampered_header_is_refused() -> None:
     _, payload, signature = _token("alice").split(".")
     forged = f"{_json({'alg': 'HS256', 'typ': 'JWT', 'kid': 'x'})}.{payload}.{signature}"
-    with pytest.raises(AuthError, match=r"^bad signature$"):
+    with pytest.raises(AuthError, match=r"^bad signature: "):
         verify_token(SECRET, forged, now=NOW)
 
 

@@ -124,7 +124,8 @@ async def check_target(url: str, *, allow_private: bool) -> Target:
             if reason is not None:
                 raise UnsafeTarget(
                     f"webhook host {host!r} resolves to {address}, {reason}; "
-                    "duetime only calls public addresses"
+                    "duetime only calls public addresses unless "
+                    "DUETIME_WEBHOOK_ALLOW_PRIVATE=1 is set"
                 )
     return Target(
         target.scheme,

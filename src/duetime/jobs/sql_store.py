@@ -20,6 +20,11 @@ from duetime.jobs.model import DeadLetter, FailurePolicy, Job, JobExistsError
 from duetime.jobs.store import JobStore, Outcome, StoredJob
 from duetime.timefmt import from_micros, to_micros
 
+_JOBS_REVISION = "0001"
+"""The migration that creates the jobs tables (`jobs`, `job_dead_letters`), unchanged since:
+a store on its own URL stops there, so a jobs-only database holds only them; duetime's
+later migrations bring it to the full schema if the app opens it one day."""
+
 _PROGRESS = ("next_fire_us", "tick_us", "attempt", "fired")
 _ADVANCE = (
     update(jobs_table)
@@ -29,6 +34,10 @@ _ADVANCE = (
 
 
 class SqlJobStore(JobStore):
+    """Jobs in a SQL database. Given a `url`, the store owns its engine and `open` creates
+    only the jobs tables; given an `engine` (the app's), `open` migrates duetime's whole
+    schema, as the app shares that engine with its other stores."""
+
     def __init__(self, url: str | None = None, *, engine: AsyncEngine | None = None) -> None:
         self._owns_engine = engine is None  # an engine given is its owner's to dispose
         if engine is None:
@@ -42,7 +51,7 @@ class SqlJobStore(JobStore):
         return self._engine
 
     async def open(self) -> None:
-        await migrate(self._engine)
+        await migrate(self._engine, _JOBS_REVISION if self._owns_engine else "head")
 
     async def close(self) -> None:
         if self._owns_engine:
