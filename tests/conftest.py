@@ -2,28 +2,56 @@
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
+from duetime.localdapr import free_port, use_port_band
 from tests.brokers import KafkaBroker, RedisServer
 from tests.smtp import SmtpServer
 
+# Ports: every harness takes its ports from `free_port`. Under pytest-xdist each worker hands
+# them out from a band of its own (`use_port_band`), so two workers never pick the same one.
+_BAND_SIZE = 2000
+_BANDS_FROM = 10000
+_band_claim: IO[str] | None = None
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+
+def _claim_port_band() -> None:
+    """Claim the first band of `_BAND_SIZE` ports below the kernel's ephemeral range that
+    no other process holds, by a lock on a file in the temp dir held as long as this worker
+    lives: workers of another test run at the same time get other bands too."""
+    global _band_claim
+    try:
+        ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return  # not Linux: the kernel picks, as in a serial run
+    for first in range(_BANDS_FROM, ephemeral - _BAND_SIZE + 1, _BAND_SIZE):
+        claim = open(Path(tempfile.gettempdir()) / f"duetime-ports-{first}.lock", "w")
+        try:
+            fcntl.flock(claim, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            claim.close()
+            continue
+        _band_claim = claim
+        use_port_band(first, first + _BAND_SIZE - 1)
+        return
+    raise RuntimeError(f"every port band from {_BANDS_FROM} up to {ephemeral} is taken")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        _claim_port_band()
 
 
 def _pg_bin(name: str) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 import threading
 from collections.abc import Callable
 from email.message import EmailMessage
@@ -12,6 +11,8 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from duetime.localdapr import free_port
 
 
 class _Handler:
@@ -34,9 +35,7 @@ class SmtpServer:
         self.messages: list[tuple[list[str], EmailMessage]] = []
         self.answer = "250 OK"
         self.cond = threading.Condition()
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
+        self.port = free_port()
         self._controller = Controller(
             _Handler(self), hostname="127.0.0.1", port=self.port, **options
         )

@@ -15,7 +15,7 @@ from duetime.api.delivery import delivery_router
 from duetime.api.errors import install_error_handlers
 from duetime.api.events import events_router
 from duetime.api.jobs import jobs_router
-from duetime.api.limits import BodyLimit, RejectNul
+from duetime.api.limits import BodyLimit, JsonBodies, RejectNul
 from duetime.api.publish import publish_router
 from duetime.api.pubsub import dead_events_router, subscriber_router
 from duetime.api.series import me_router, series_router
@@ -75,6 +75,7 @@ def create_app(
     app.state.delivery = runtime.delivery
     app.state.jwt_secret = runtime.jwt_secret
     install_error_handlers(app)
+    app.add_middleware(JsonBodies, prefix="/api/")
     app.add_middleware(BodyLimit, prefix="/api/", max_bytes=MAX_API_BODY)
     app.add_middleware(RejectNul)
     if settings.runs_api:

@@ -17,6 +17,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -67,10 +68,50 @@ def binary(name: str) -> str:
     return found
 
 
+_band_lock = threading.Lock()
+_band: range | None = None
+_band_next = 0
+
+
+def use_port_band(first: int, last: int) -> None:
+    """From now on `free_port` hands out this process's ports from `first`..`last`.
+
+    The test suite gives each parallel worker a band of its own below the kernel's ephemeral
+    range: a port the kernel picks for port 0 may go to another worker, or to an outgoing
+    connection, between the pick and the child's bind; a port of the worker's own band
+    cannot. Each is handed out once, in turn (after `last` the band starts again), and only
+    when a bind shows it free at that moment."""
+    global _band, _band_next
+    with _band_lock:
+        _band, _band_next = range(first, last + 1), 0
+
+
 def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now, for a child process to bind: the next free one of
+    the band set by `use_port_band`, else (`duetime dapr up`, a serial test run) the
+    kernel's pick."""
+    global _band_next
+    with _band_lock:
+        band = _band
+        if band is None:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                return int(s.getsockname()[1])
+        for _ in band:
+            port = band[_band_next % len(band)]
+            _band_next += 1
+            if _bindable(port):
+                return port
+    raise RuntimeError(f"no free port in {band.start}-{band.stop - 1}")
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @dataclass

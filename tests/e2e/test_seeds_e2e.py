@@ -449,9 +449,9 @@ DIFFERENCES: dict[tuple[str, str], tuple[str, str, str]] = dict(
         ),
         _a1(
             "list",
-            f"{_x('GET', _A1, 404, {'detail': 'Not Found'})}; {_R404}",
+            f"{_x('GET', _A1, 404, _err('ERR_NOT_FOUND'))}; {_R404}",
             "no list under /v1.0-alpha1 on either: both 404; daprd's body is its"
-            " service-invocation error, duetime's the web framework's",
+            " service-invocation error, duetime's its own ERR_NOT_FOUND",
         ),
         _a1(
             "schedule recurring (5-field cron, repeats 0)",

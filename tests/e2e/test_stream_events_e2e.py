@@ -122,6 +122,9 @@ def test_stream_rejects_a_bad_last_event_id(server: Server) -> None:
         assert r.status_code == 422 and "Last-Event-ID" in r.json()["detail"]
         r = alice.get("/api/notifications/stream", headers={"last-event-id": "9" * 30})
         assert r.status_code == 422
+        # Issue 15, item 14: an id past any this log ever gave would hide every later one.
+        r = alice.get("/api/notifications/stream", headers={"last-event-id": "123456"})
+        assert r.status_code == 422 and "123456" in r.json()["detail"]
     assert httpx.get(f"{server.url}/api/notifications/stream").status_code == 401
 
 

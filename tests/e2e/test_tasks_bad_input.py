@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -198,19 +198,21 @@ def _none_token() -> str:
     return f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64({'sub': 'bob', 'exp': exp})}."
 
 
-@pytest.mark.parametrize(
-    "authorization",
-    [
-        None,
-        "Bearer",
-        "Bearer not.a.jwt",
-        "Basic Ym9iOnB3",
-        f"Bearer {token('bob', ttl=timedelta(seconds=-60))}",
-        f"Bearer {token('bob', secret='another-secret-another-secret-0123')}",
-        f"Bearer {_none_token()}",
-    ],
-)
-def test_bad_tokens_are_401_everywhere(server: Server, authorization: str | None) -> None:
+# The headers are made inside the test, so every pytest-xdist worker collects the same ids.
+BAD_AUTHORIZATIONS: dict[str, Callable[[], str | None]] = {
+    "none": lambda: None,
+    "bearer-alone": lambda: "Bearer",
+    "not-a-jwt": lambda: "Bearer not.a.jwt",
+    "basic": lambda: "Basic Ym9iOnB3",
+    "expired": lambda: f"Bearer {token('bob', ttl=timedelta(seconds=-60))}",
+    "other-secret": lambda: f"Bearer {token('bob', secret='another-secret-another-secret-0123')}",
+    "alg-none": lambda: f"Bearer {_none_token()}",
+}
+
+
+@pytest.mark.parametrize("kind", BAD_AUTHORIZATIONS)
+def test_bad_tokens_are_401_everywhere(server: Server, kind: str) -> None:
+    authorization = BAD_AUTHORIZATIONS[kind]()
     headers = {} if authorization is None else {"authorization": authorization}
     for method, path in [
         ("GET", "/api/tasks"),
@@ -270,3 +272,104 @@ def test_batch_rule_errors_name_the_task(api: httpx.Client) -> None:
     body = {"tasks": [{"title": "ok"}, {"title": "t", "reminders": [{"before": "PT1M"}]}]}
     r = api.post("/api/tasks/batch", json=body)
     assert r.status_code == 422 and r.json()["detail"].startswith("tasks[1]:")
+
+
+# -- issue 15: what a newcomer hit ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content_type", [None, "application/x-www-form-urlencoded", "text/plain; charset=utf-8"]
+)
+def test_a_body_is_json_whatever_its_content_type_says(
+    server: Server, api: httpx.Client, content_type: str | None
+) -> None:
+    """Item 6: one rule for every body, the task API's and the Jobs API's (daprd's rule)."""
+    headers = {} if content_type is None else {"content-type": content_type}
+    r = api.post("/api/tasks", content=b'{"title": "curl -d"}', headers=headers)
+    assert r.status_code == 201, r.text
+    assert r.json()["title"] == "curl -d"
+    name = f"ct-{len(content_type or '')}"
+    r = httpx.post(f"{server.url}/v1.0/jobs/{name}", content=b'{"dueTime": "1h"}', headers=headers)
+    assert r.status_code == 204, r.text
+    assert httpx.delete(f"{server.url}/v1.0/jobs/{name}").status_code == 204
+    form = api.post("/api/tasks", content=b"title=form", headers=headers)
+    assert form.status_code == 422
+    assert form.json()["detail"].startswith("the body is not valid JSON")
+
+
+def test_batch_errors_all_name_the_task_as_tasks_n(api: httpx.Client) -> None:
+    """Item 15: a field rule and a rule checked later both read `tasks[N]…`."""
+    before = count(api)
+    for bad in (
+        {"title": "b", "recurrence": "FREQ=BOGUS"},
+        {"title": "b", "reminders": [{"before": "PT1M", "at": "2030-01-01T00:00:00Z"}]},
+        {"title": "b", "due_at": "nope"},
+        {"title": "b", "timezone": "Mars/Olympus"},
+    ):
+        r = api.post("/api/tasks/batch", json={"tasks": [{"title": "a"}, bad]})
+        assert r.status_code == 422, r.text
+        detail = r.json()["detail"]
+        assert detail.startswith("tasks[1]"), detail
+        assert "Value error" not in r.text and "tasks.1" not in detail
+    assert count(api) == before
+
+
+@pytest.mark.parametrize("body,_", BAD_TASKS)
+def test_no_422_carries_pydantics_value_error_prefix(api: httpx.Client, body: dict, _: str) -> None:
+    r = api.post("/api/tasks", json=body)
+    assert r.status_code == 422 and "Value error, " not in r.text, r.text
+
+
+SURROGATE = b'"\\ud800"'
+
+
+def test_a_lone_surrogate_in_a_duration_is_a_422_not_a_500(api: httpx.Client, task: dict) -> None:
+    """Item 17: the message echoes the input; it must encode whatever the input was."""
+    reminders = b'{"title": "t", "due_at": "2030-01-01T09:00:00Z", "reminders": [{"before": %s}]}'
+    body = reminders % SURROGATE
+    before = count(api)
+    calls = [
+        ("POST", "/api/tasks", body),
+        ("PUT", f"/api/tasks/{task['id']}", body),
+        ("PATCH", f"/api/tasks/{task['id']}", b'{"reminders": [{"before": %s}]}' % SURROGATE),
+        ("POST", "/api/tasks/batch", b'{"tasks": [%s]}' % body),
+        ("POST", "/api/notifications/n-1/snooze", b'{"for": %s}' % SURROGATE),
+        ("POST", "/api/tasks", b'{"title": "t", "due_at": %s}' % SURROGATE),
+        ("POST", "/api/tasks", b'{"title": "t", %s: 1}' % SURROGATE),
+    ]
+    for method, path, content in calls:
+        r = api.request(method, path, content=content)
+        assert r.status_code == 422, (method, path, r.text)
+        assert "detail" in r.json()
+    assert "\\ud800" in api.post("/api/tasks", content=body).json()["detail"]
+    assert count(api) == before
+    assert api.get(f"/api/tasks/{task['id']}").json()["version"] == task["version"]
+
+
+def test_a_due_time_in_a_dst_gap_shows_the_wall_time_it_comes_at(api: httpx.Client) -> None:
+    """Item 16: 02:30 on the night Paris jumps from 02:00 to 03:00 comes at 03:30."""
+    r = api.post(
+        "/api/tasks",
+        json={"title": "gap", "due_at": "2027-03-28T02:30:00", "timezone": "Europe/Paris"},
+    )
+    assert r.status_code == 201, r.text
+    created = r.json()
+    assert created["due_at"] == "2027-03-28T01:30:00Z"
+    assert created["local_due_at"] == "2027-03-28T03:30:00"
+    assert api.get(f"/api/tasks/{created['id']}").json()["local_due_at"] == "2027-03-28T03:30:00"
+    # a series keeps the typed 02:30 on ordinary days
+    r = api.post(
+        "/api/tasks",
+        json={
+            "title": "daily gap",
+            "due_at": "2027-03-28T02:30:00",
+            "timezone": "Europe/Paris",
+            "recurrence": "FREQ=DAILY",
+        },
+    )
+    assert r.status_code == 201, r.text
+    done = api.post(f"/api/tasks/{r.json()['id']}/complete")
+    assert done.status_code == 200, done.text
+    series = api.get(f"/api/series/{r.json()['series_id']}").json()
+    walls = [o["local_due_at"] for o in series["occurrences"]]
+    assert walls == ["2027-03-28T03:30:00", "2027-03-29T02:30:00"], walls

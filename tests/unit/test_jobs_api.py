@@ -686,3 +686,36 @@ async def test_an_unexpected_error_is_a_generic_500(
 def test_dapr_routes_never_document_fastapis_422(app: FastAPI) -> None:
     spec = json.dumps(app.openapi()["paths"])
     assert '"422"' not in spec
+
+
+async def test_router_404_and_405_answer_in_daprs_error_shape(api: httpx.AsyncClient) -> None:
+    """The router's own answers, not only the routes', carry duetime's error body."""
+    wrong_method = await api.put("/v1.0/jobs/m1", json={"dueTime": "1s"})
+    assert_error(wrong_method, 405, "ERR_METHOD_NOT_ALLOWED", "PUT /v1.0/jobs/m1", "POST")
+    assert "POST" in wrong_method.headers["allow"]
+    unknown = await api.get("/v1.0-alpha1/jobs")
+    assert_error(unknown, 404, "ERR_NOT_FOUND", "no route for GET /v1.0-alpha1/jobs")
+
+
+async def test_task_api_keeps_its_own_error_shape_for_router_answers(app: FastAPI) -> None:
+    from fastapi import APIRouter, HTTPException
+
+    router = APIRouter()
+
+    @router.get("/api/things/{n}")
+    async def thing(n: int) -> dict[str, int]:
+        raise HTTPException(404, detail="thing not found")
+
+    app.include_router(router)
+    transport = httpx.ASGITransport(app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://duetime") as client:
+        own = await client.get("/api/things/1")
+        assert (own.status_code, own.json()) == (404, {"detail": "thing not found"})
+        unknown = await client.get("/api/nope")
+        assert (unknown.status_code, unknown.json()) == (
+            404,
+            {"detail": "no route for GET /api/nope"},
+        )
+        wrong = await client.delete("/api/things/1")
+        assert wrong.status_code == 405
+        assert wrong.json() == {"detail": "method not allowed: DELETE /api/things/1; allowed: GET"}

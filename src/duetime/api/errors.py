@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from duetime.jobs.dapr import SidecarUnavailable
@@ -44,6 +46,8 @@ HANDLER_FAILED = "DUETIME_HANDLER_FAILED"
 SIDECAR_UNAVAILABLE = "DUETIME_SIDECAR_UNAVAILABLE"
 APP_FORBIDDEN = "DUETIME_APP_FORBIDDEN"
 APP_NOT_FOUND = "DUETIME_APP_NOT_FOUND"
+NOT_FOUND = "ERR_NOT_FOUND"
+METHOD_NOT_ALLOWED = "ERR_METHOD_NOT_ALLOWED"
 
 
 class ErrorInfo(BaseModel):
@@ -63,10 +67,16 @@ class ErrorBody(BaseModel):
     details: list[ErrorInfo]
 
 
+def printable(text: str) -> str:
+    """`text` as it can be sent: a lone UTF-16 surrogate (valid in a JSON string, not in
+    UTF-8) echoed from the input is written as its escape, so no message fails to encode."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def error_body(code: str, message: str) -> dict[str, Any]:
     return {
         "errorCode": code,
-        "message": message,
+        "message": printable(message),
         "details": [
             {"@type": ERROR_INFO_TYPE, "domain": ERROR_DOMAIN, "reason": code, "metadata": {}}
         ],
@@ -135,18 +145,30 @@ def describe_validation_errors(errors: Sequence[Any]) -> str:
     """One clause per pydantic/FastAPI error, naming the field as the client spelled it."""
     parts = []
     for error in errors:
-        loc = [str(part) for part in error.get("loc", ())]
-        if loc and loc[0] in _SOURCES:
-            loc = loc[1:]
-        where = ".".join(loc)
+        where = field_path(error.get("loc", ()))
         kind = error.get("type")
-        message = str(error.get("msg", "invalid value"))
+        message = plain_message(error.get("msg", "invalid value"))
         if kind == "json_invalid":
-            message = "not valid JSON"
+            reason = (error.get("ctx") or {}).get("error")
+            where, message = "", "the body is not valid JSON" + (f": {reason}" if reason else "")
         elif kind in _PLAIN_MESSAGES:
             message = f"{_PLAIN_MESSAGES[kind]}, got {json_kind(error.get('input'))}"
         parts.append(f"{where}: {message}" if where else message)
     return "; ".join(parts)
+
+
+def field_path(loc: Sequence[Any]) -> str:
+    """A pydantic `loc` as the client spells the field: `tasks[1].reminders[0].before`."""
+    parts = list(loc[1:] if loc and loc[0] in _SOURCES else loc)
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def plain_message(msg: object) -> str:
+    """pydantic's message without the "Value error, " it puts before a validator's own."""
+    return str(msg).removeprefix("Value error, ").removeprefix("Assertion failed, ")
 
 
 def describe_exception(exc: BaseException, limit: int = 500) -> str:
@@ -169,9 +191,13 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 def unprocessable(message: str, errors: Sequence[Any] = ()) -> JSONResponse:
     """The task API's 422: a readable `detail` and, when there are any, the field errors."""
     fields = [
-        {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in errors
+        {
+            "loc": [printable(str(p)) for p in e.get("loc", ())],
+            "msg": printable(plain_message(e.get("msg", ""))),
+        }
+        for e in errors
     ]
-    return JSONResponse({"detail": message, "errors": fields}, status_code=422)
+    return JSONResponse({"detail": printable(message), "errors": fields}, status_code=422)
 
 
 class _CatchAll:
@@ -213,6 +239,28 @@ class _CatchAll:
             await send({"type": "http.response.body", "body": body.encode()})
 
 
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    """The router's own 404 and 405 (and any other HTTPException) in the shape of the
+    surface asked: the task API's `{"detail"}`, everywhere else Dapr's error body."""
+    assert isinstance(exc, HTTPException)
+    where = f"{request.method} {request.url.path}"
+    allowed = next((v for k, v in (exc.headers or {}).items() if k.lower() == "allow"), "")
+    routers_own = exc.detail == HTTPStatus(exc.status_code).phrase  # no message of ours
+    code, message = f"ERR_HTTP_{exc.status_code}", str(exc.detail)
+    if exc.status_code == 404:
+        code = NOT_FOUND
+        if routers_own:
+            message = f"no route for {where}"
+    elif exc.status_code == 405:
+        code = METHOD_NOT_ALLOWED
+        if routers_own:
+            message = f"method not allowed: {where}; allowed: {allowed}"
+    if request.url.path.startswith("/api/"):
+        detail = printable(message) if isinstance(exc.detail, str) else exc.detail
+        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+    return error_response(exc.status_code, code, message, exc.headers)
+
+
 async def _sidecar_unavailable(request: Request, exc: Exception) -> JSONResponse:
     log.warning("%s %s: %s", request.method, request.url.path, exc)
     message = "the Dapr sidecar is not available; try again"
@@ -224,6 +272,7 @@ def install_error_handlers(app: FastAPI) -> None:
     503 while the Dapr sidecar is away, and a generic 500 without a traceback for anything
     unexpected."""
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(SidecarUnavailable, _sidecar_unavailable)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(_CatchAll)

@@ -124,6 +124,10 @@ def events_router() -> APIRouter:
         A comment line is sent every `DUETIME_SSE_HEARTBEAT` seconds."""
         cursor = _cursor(last_event_id)
         runtime = request.app.state.runtime
+        if cursor is not None and cursor > await runtime.events.last_seq():
+            raise HTTPException(
+                422, detail=f"Last-Event-ID {last_event_id!r} is not an id this stream sent"
+            )
         hub: NotificationHub = runtime.hub
         sub = hub.subscribe(user)  # before reading the log: nothing falls in between
         body = _stream(runtime.events, hub, sub, cursor, runtime.settings.sse_heartbeat)

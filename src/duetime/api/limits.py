@@ -1,4 +1,5 @@
-"""Request guards applied before routing: a body size cap and a NUL-character check."""
+"""Request guards applied before routing: a body size cap, a NUL-character check, and one
+rule for what a body is."""
 
 from __future__ import annotations
 
@@ -82,4 +83,24 @@ class RejectNul:
             )
             await send({"type": "http.response.body", "body": json.dumps(payload).encode()})
             return
+        await self.app(scope, receive, send)
+
+
+class JsonBodies:
+    """Every request body duetime reads is JSON, whatever its Content-Type says: the rule
+    daprd applies to the Jobs and pub/sub APIs, kept for the task API too, so
+    `curl -d '{...}'` (sent as a form) works on both and a body that is not JSON is told so.
+
+    FastAPI only decodes bodies labelled JSON; this relabels the others under `prefix`
+    before routing. Bodies the Dapr routes read raw are left as they are."""
+
+    def __init__(self, app: ASGIApp, *, prefix: str) -> None:
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(self.prefix):
+            headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
+            headers.append((b"content-type", b"application/json"))
+            scope = {**scope, "headers": headers}
         await self.app(scope, receive, send)

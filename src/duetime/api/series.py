@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 
 from duetime.api.task_wire import ProfileIO, SeriesOut
-from duetime.api.tasks import Tasks
+from duetime.api.tasks import Tasks, user_zone
 from duetime.api.users import CurrentUser
 from duetime.tasks.service import TaskNotFound
 
@@ -20,7 +20,7 @@ def series_router() -> APIRouter:
             found, occurrences = await tasks.series(user, series_id)
         except TaskNotFound:
             raise HTTPException(404, detail="series not found") from None
-        return SeriesOut.of(found, occurrences)
+        return SeriesOut.of(found, occurrences, await user_zone(tasks, user, occurrences))
 
     @router.post("/series/{series_id}/stop")
     async def stop_series(series_id: str, user: CurrentUser, tasks: Tasks) -> SeriesOut:
@@ -30,7 +30,7 @@ def series_router() -> APIRouter:
             found, occurrences = await tasks.series(user, series_id)
         except TaskNotFound:
             raise HTTPException(404, detail="series not found") from None
-        return SeriesOut.of(found, occurrences)
+        return SeriesOut.of(found, occurrences, await user_zone(tasks, user, occurrences))
 
     return router
 

@@ -228,7 +228,8 @@ class TaskOut(BaseModel):
     occurrence: int | None = None
 
     @classmethod
-    def of(cls, t: Task) -> TaskOut:
+    def of(cls, t: Task, user_zone: str | None = None) -> TaskOut:
+        """`user_zone` is the owner's time zone, for a task that follows it."""
         return cls(
             id=t.id,
             title=t.title,
@@ -243,11 +244,27 @@ class TaskOut(BaseModel):
             updated_at=format_rfc3339(t.updated_at),
             completed_at=_fmt(t.completed_at),
             reminders=[ReminderOut.of(r) for r in t.reminders],
-            local_due_at=None if t.due_local is None else t.due_local.isoformat(),
+            local_due_at=_local_due(t, user_zone),
             follows_user_timezone=t.follows_user,
             series_id=t.series_id,
             occurrence=t.occurrence,
         )
+
+
+def _local_due(t: Task, user_zone: str | None) -> str | None:
+    """The wall time the reminder comes at. It is the one typed, except inside a DST gap:
+    02:30 on a night the clocks jump from 02:00 to 03:00 is due at 03:30, and shows so (the
+    typed 02:30 is kept: a series goes on at 02:30 on ordinary days)."""
+    if t.due_local is None:
+        return None
+    zone_name = t.timezone or user_zone
+    if t.due_at is None or zone_name is None:
+        return t.due_local.isoformat()
+    return recurrence.to_wall(t.due_at, ZoneInfo(zone_name)).isoformat()
+
+
+def needs_user_zone(tasks: list[Task]) -> bool:
+    return any(t.follows_user and t.due_at is not None for t in tasks)
 
 
 class TaskPage(BaseModel):
@@ -440,7 +457,7 @@ class SeriesOut(BaseModel):
     occurrences: list[TaskOut]
 
     @classmethod
-    def of(cls, s: Series, tasks: list[Task]) -> SeriesOut:
+    def of(cls, s: Series, tasks: list[Task], user_zone: str | None = None) -> SeriesOut:
         return cls(
             id=s.id,
             recurrence=s.rule,
@@ -449,7 +466,7 @@ class SeriesOut(BaseModel):
             start_local=s.start_local.isoformat(),
             title=s.title,
             active=s.active,
-            occurrences=[TaskOut.of(t) for t in tasks],
+            occurrences=[TaskOut.of(t, user_zone) for t in tasks],
         )
 
 

@@ -21,10 +21,11 @@ from duetime.api.task_wire import (
     TaskOut,
     TaskPage,
     TaskPatch,
+    needs_user_zone,
     parse_instant_field,
 )
 from duetime.api.users import CurrentUser
-from duetime.tasks.model import TaskRuleError
+from duetime.tasks.model import Task, TaskRuleError
 from duetime.tasks.service import (
     TaskBusy,
     TaskConflict,
@@ -68,6 +69,16 @@ def _version(if_match: str | None) -> int | None:
     return int(text)
 
 
+async def user_zone(tasks: TaskService, user: str, found: list[Task]) -> str | None:
+    """The user's time zone, read only when a task shown follows it."""
+    return (await tasks.profile(user)).timezone if needs_user_zone(found) else None
+
+
+async def shown(tasks: TaskService, user: str, found: list[Task]) -> list[TaskOut]:
+    zone = await user_zone(tasks, user, found)
+    return [TaskOut.of(t, zone) for t in found]
+
+
 def task_router() -> APIRouter:
     router = APIRouter(prefix="/api", tags=["tasks"])
 
@@ -78,7 +89,7 @@ def task_router() -> APIRouter:
             created, _ = await tasks.create(user, [body.to_input()])
         except ValueError as exc:
             raise _invalid(exc) from None
-        return TaskOut.of(created[0])
+        return (await shown(tasks, user, created))[0]
 
     @router.post("/tasks/batch", status_code=201)
     async def create_batch(body: BatchIn, user: CurrentUser, tasks: Tasks) -> BatchOut:
@@ -93,7 +104,7 @@ def task_router() -> APIRouter:
             created, scheduled = await tasks.create(user, inputs, batch=True)
         except TaskRuleError as exc:
             raise _invalid(exc) from None
-        return BatchOut(tasks=[TaskOut.of(t) for t in created], scheduled_reminders=scheduled)
+        return BatchOut(tasks=await shown(tasks, user, created), scheduled_reminders=scheduled)
 
     @router.get("/tasks")
     async def list_tasks(
@@ -137,14 +148,15 @@ def task_router() -> APIRouter:
             else:
                 value = to_micros(last.created_at)
             next_cursor = _encode_cursor(sort, value, last.id)
-        return TaskPage(tasks=[TaskOut.of(t) for t in page], next_cursor=next_cursor)
+        return TaskPage(tasks=await shown(tasks, user, page), next_cursor=next_cursor)
 
     @router.get("/tasks/{task_id}")
     async def get_task(task_id: str, user: CurrentUser, tasks: Tasks) -> TaskOut:
         try:
-            return TaskOut.of(await tasks.get(user, task_id))
+            found = await tasks.get(user, task_id)
         except TaskNotFound:
             raise _not_found() from None
+        return (await shown(tasks, user, [found]))[0]
 
     async def _update(
         tasks: TaskService,
@@ -170,7 +182,7 @@ def task_router() -> APIRouter:
             raise HTTPException(409, detail=str(exc)) from None
         except ValueError as exc:
             raise _invalid(exc) from None
-        return TaskOut.of(task)
+        return (await shown(tasks, user, [task]))[0]
 
     @router.patch("/tasks/{task_id}")
     async def patch_task(
