@@ -1,8 +1,26 @@
 #!/usr/bin/env bash
-# Installs duetime into .venv (once) and runs it: embedded jobs engine, SQLite in
-# DUETIME_DATA_DIR (default ~/.local/share/duetime), HTTP on 127.0.0.1:8000.
+# Installs duetime into .venv (the first time, and again only when pyproject.toml or the
+# Python changes) and runs it: embedded jobs engine, SQLite in DUETIME_DATA_DIR (default
+# ~/.local/share/duetime), HTTP on 127.0.0.1:8000. It prints where it listens once ready.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/pip install -q --disable-pip-version-check -e .
+
+stamp=.venv/.duetime-installed
+wanted="$(python3 --version 2>&1) $(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+  echo "duetime: installing into .venv (the first time takes about 30 s)..." >&2
+  started=$SECONDS
+  [ -x .venv/bin/python ] || python3 -m venv .venv
+  rm -f "$stamp"
+  log=.venv/install.log
+  # One line per package as pip collects it; the whole log if pip fails.
+  if ! .venv/bin/pip install --disable-pip-version-check -e . </dev/null 2>&1 | tee "$log" \
+       | { grep --line-buffered -oE '^Collecting [^ ]+' || true; } | sed -u 's/^/  /' >&2; then
+    cat "$log" >&2
+    echo "duetime: the install failed (log: $log)" >&2
+    exit 1
+  fi
+  echo "$wanted" > "$stamp"
+  echo "duetime: installed in $((SECONDS - started)) s" >&2
+fi
 exec .venv/bin/duetime serve "$@"

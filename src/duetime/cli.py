@@ -95,7 +95,32 @@ def _run(settings: Settings) -> None:
         access_log=settings.access_log,
         timeout_graceful_shutdown=10,  # a backstop: requests still open then are cancelled
     )
-    StoppableServer(config, on_exit=app.state.runtime.hub.close_all).run()
+    hub = app.state.runtime.hub
+    StoppableServer(config, on_exit=hub.close_all, banner=_banner(settings)).run()
+
+
+def _banner(settings: Settings) -> str:
+    """What a newcomer needs once the server is up: where it listens, how to get a token."""
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    url = f"http://{host}:{settings.port}"
+    if not settings.runs_api:
+        return f"duetime worker ready on {url}"
+    return (
+        f"duetime ready on {url} (API docs: {url}/docs)\n"
+        f"  a token for the task API: {_command()} token NAME  (same DUETIME_DATA_DIR:"
+        f" {settings.data_dir})"
+    )
+
+
+def _command() -> str:
+    """How this command was spelled, as a user would type it again from here."""
+    argv0 = sys.argv[0]
+    if os.path.basename(argv0) == "duetime":
+        if os.sep not in argv0:
+            return "duetime"
+        relative = os.path.relpath(argv0)
+        return relative if relative.startswith(".") else f"./{relative}"
+    return "python -m duetime"
 
 
 def _check_grpc_port(settings: Settings) -> None:
@@ -226,7 +251,7 @@ def jobs_get(ctx: click.Context, name: str) -> None:
 def jobs_delete(ctx: click.Context, name: str) -> None:
     """Delete a job (succeeds if it does not exist, as in Dapr)."""
     _call(ctx, "DELETE", f"/v1.0/jobs/{quote(name, safe='')}")
-    click.echo(f"deleted {name}")
+    _print({"name": name, "deleted": True})
 
 
 @jobs.command("schedule")
@@ -297,7 +322,7 @@ def jobs_dead_letters(ctx: click.Context, prefix: str, limit: int) -> None:
 def jobs_replay(ctx: click.Context, dead_letter_id: str) -> None:
     """Deliver a dead letter once, now; it is removed if the delivery succeeds."""
     _call(ctx, "POST", f"/v1.0/deadletters/{quote(dead_letter_id, safe='')}/replay")
-    click.echo(f"delivered {dead_letter_id}")
+    _print({"id": dead_letter_id, "delivered": True})
 
 
 main.add_command(dapr)

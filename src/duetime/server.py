@@ -4,6 +4,8 @@ end by themselves, and uvicorn waits for open requests before it shuts down."""
 from __future__ import annotations
 
 import asyncio
+import socket
+import sys
 from collections.abc import Callable
 from types import FrameType
 
@@ -11,9 +13,19 @@ import uvicorn
 
 
 class StoppableServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
+    """`banner` is printed to stdout once the port accepts connections."""
+
+    def __init__(
+        self, config: uvicorn.Config, on_exit: Callable[[], None], banner: str = ""
+    ) -> None:
         super().__init__(config)
         self._on_exit = on_exit
+        self._banner = banner
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and not self.should_exit and self._banner:
+            print(self._banner, file=sys.stdout, flush=True)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         try:

@@ -44,7 +44,11 @@ def test_jobs_commands_schedule_get_list_delete(make_server: Callable[..., Serve
     replaced = cli(server.url, "schedule", "nightly", "--schedule", "@hourly", "--overwrite")
     assert json.loads(replaced.stdout)["schedule"] == "@hourly"
 
-    assert cli(server.url, "delete", "nightly").returncode == 0
+    deleted = cli(server.url, "delete", "nightly")
+    assert deleted.returncode == 0 and json.loads(deleted.stdout) == {
+        "name": "nightly",
+        "deleted": True,
+    }
     missing = cli(server.url, "get", "nightly")
     assert missing.returncode == 1 and "DAPR_SCHEDULER_GET_JOB" in missing.stderr
 
@@ -79,6 +83,7 @@ def test_dead_letters_and_replay_from_the_cli(
     healthy = True
     replayed = cli(server.url, "replay", letters[0]["id"])
     assert replayed.returncode == 0, replayed.stderr
+    assert json.loads(replayed.stdout) == {"id": letters[0]["id"], "delivered": True}
     assert len(receiver.of("fragile")) == 3
     assert json.loads(cli(server.url, "dead-letters").stdout)["deadLetters"] == []
 

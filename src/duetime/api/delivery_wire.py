@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from duetime.api.task_wire import _Strict
 from duetime.delivery.model import Attempt, ChannelSettings, Delivery
@@ -33,6 +33,10 @@ class EmailIn(_Strict):
 class ChannelsIn(_Strict):
     """The whole channel configuration; an omitted channel is cleared and off. In-app
     delivery is always on. The webhook secret is kept (rotate it with its own route)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"email": {"address": "alice@example.com"}}]}
+    )
 
     webhook: WebhookIn = WebhookIn()
     email: EmailIn = EmailIn()

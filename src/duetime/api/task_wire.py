@@ -102,6 +102,20 @@ class TaskFields(_Strict):
 class TaskIn(TaskFields):
     """POST and PUT body."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "Pay rent",
+                    "due_at": "2030-01-01T09:00:00",
+                    "timezone": "Europe/Paris",
+                    "reminders": [{"before": "PT10M"}, {"before": "PT0S"}],
+                    "tags": ["home"],
+                }
+            ]
+        }
+    )
+
     title: Title
 
     @field_validator("title")
@@ -128,6 +142,12 @@ class TaskIn(TaskFields):
 
 class TaskPatch(_Strict):
     """PATCH body: only the fields given change; `"due_at": null` removes the due time."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"due_at": "2030-01-02T09:00:00+01:00", "priority": "high"}]
+        }
+    )
 
     title: Title | None = None
     description: Annotated[str, StringConstraints(max_length=10_000)] | None = None
@@ -176,6 +196,19 @@ class TaskPatch(_Strict):
 
 
 class BatchIn(_Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "tasks": [
+                        {"title": "Pay rent", "due_at": "2030-01-01T09:00:00Z"},
+                        {"title": "Call"},
+                    ]
+                }
+            ]
+        }
+    )
+
     tasks: Annotated[list[TaskIn], Field(min_length=1, max_length=10_000)]
 
 
@@ -393,6 +426,14 @@ class QuietHoursIO(_Strict):
 class ProfileIO(_Strict):
     """The user's time settings (PUT replaces them)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"timezone": "Europe/London", "quiet_hours": {"start": "22:00", "end": "07:00"}}
+            ]
+        }
+    )
+
     timezone: str | None = None
     quiet_hours: QuietHoursIO | None = None
 
@@ -421,7 +462,12 @@ class ProfileIO(_Strict):
 class SnoozeIn(_Strict):
     """`for` an ISO 8601 duration from now, or `until` an RFC3339 instant."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        populate_by_name=True,
+        json_schema_extra={"examples": [{"for": "PT10M"}]},
+    )
 
     for_: str | None = Field(default=None, alias="for")
     until: str | None = None

@@ -260,7 +260,34 @@ def _request_schema() -> dict[str, Any]:
 SCHEDULE_JOB_OPENAPI: dict[str, Any] = {
     "requestBody": {
         "required": False,
-        "content": {"application/json": {"schema": _request_schema()}},
+        "content": {
+            "application/json": {
+                "schema": _request_schema(),
+                "examples": {
+                    "once": {
+                        "summary": "once, in 10 seconds",
+                        "value": {"dueTime": "10s", "data": {"message": "hello, world"}},
+                    },
+                    "weekdays": {
+                        "summary": "every weekday at 09:30 in Paris, retried every 5 s",
+                        "value": {
+                            "schedule": "CRON_TZ=Europe/Paris 0 30 9 * * MON-FRI",
+                            "data": "stand-up",
+                            "failurePolicy": {"constant": {"interval": "5s", "maxRetries": 3}},
+                            "overwrite": True,
+                        },
+                    },
+                    "ten-times": {
+                        "summary": "every 10 s, 10 times, not retried",
+                        "value": {
+                            "schedule": "@every 10s",
+                            "repeats": 10,
+                            "failurePolicy": {"drop": {}},
+                        },
+                    },
+                },
+            }
+        },
     }
 }
 """The body is read and decoded by hand (size limit, protojson rules), so it is declared
