@@ -226,3 +226,26 @@ async def test_a_number_at_the_edge_of_float64_is_taken(api: httpx.AsyncClient) 
         "/v1.0/jobs/edge", content=body, headers={"content-type": "application/json"}
     )
     assert r.status_code == 204, r.text
+
+
+async def test_an_app_that_closes_the_connection_gets_a_reason_not_an_empty_message() -> None:
+    import asyncio
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.close()  # read the request, answer nothing
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    channel = HttpAppChannel(f"http://127.0.0.1:{port}")
+    try:
+        with pytest.raises(AppDeliveryError) as caught:
+            await channel(Trigger("j", None, scheduled_at=AT, fired_at=AT))
+    finally:
+        await channel.aclose()
+        server.close()
+        await server.wait_closed()
+    message = str(caught.value)
+    assert message.startswith("app unreachable: RemoteProtocolError")
+    assert not message.endswith(": ")
+    assert "closed the connection" in message or "disconnected" in message, message

@@ -110,6 +110,18 @@ def go_float(number: float) -> str:
     return f"{mantissa.removesuffix('.0')}e{sign}{digits}"
 
 
+def _why(exc: httpx.HTTPError) -> str:
+    """What went wrong, in words, also when httpx gives an empty message (a peer that
+    closed or reset the connection)."""
+    if str(exc):
+        return f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"{type(exc).__name__}: no answer in time"
+    if isinstance(exc, httpx.ConnectError):
+        return f"{type(exc).__name__}: the connection was refused or could not be made"
+    return f"{type(exc).__name__}: the app closed the connection without an answer"
+
+
 class HttpAppChannel:
     """A trigger handler that POSTs `{app_url}/job/{name}` with the job's data as the JSON
     body (`encode_data`: what daprd sends; `null` for a job without data) and
@@ -152,7 +164,7 @@ class HttpAppChannel:
                 headers=headers,
             )
         except httpx.HTTPError as exc:
-            raise AppDeliveryError(f"app unreachable: {type(exc).__name__}: {exc}") from exc
+            raise AppDeliveryError(f"app unreachable: {_why(exc)}") from exc
         if response.status_code == 404 or response.is_success:
             return
         raise AppDeliveryError(f"app answered {response.status_code}: {response.text[:200]}")
