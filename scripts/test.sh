@@ -36,6 +36,8 @@ export DUETIME_HELM_BIN
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+# What scripts/run.sh checks before it installs: this install holds all it would install.
+echo "$(python3 --version 2>&1) $(sha256sum pyproject.toml | cut -d' ' -f1)" > .venv/.duetime-installed
 
 .venv/bin/ruff check src tests bench
 .venv/bin/ruff format --check src tests bench

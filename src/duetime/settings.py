@@ -76,7 +76,8 @@ class Settings(BaseSettings):
     """More apps sharing this duetime, as JSON: `{"<app-id>": {"url": …, "protocol":
     "http", "api_token": …, "app_api_token": …}}`. An app's `api_token` identifies it."""
     grpc_port: int = Field(default=50001, ge=0, le=65535)
-    """The Dapr gRPC API (Jobs, pub/sub, metadata) on `host`; 0 turns it off."""
+    """The Dapr gRPC API (Jobs, pub/sub, metadata) on `host`; 0 turns it off. Off by default
+    with `scheduler=dapr`: the apps talk to the real daprd, which holds 50001 itself."""
     resources_path: Path | None = None
     """A directory of Dapr resource YAML (declarative `Subscription`s, pub/sub components)."""
     pubsubs: list[str] = Field(default_factory=lambda: ["pubsub"])
@@ -179,6 +180,12 @@ class Settings(BaseSettings):
             raise ValueError(
                 "DUETIME_EVENT_PUBLISHER=kafka needs DUETIME_KAFKA_BOOTSTRAP_SERVERS (host:port)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _no_grpc_stand_in_beside_daprd(self) -> Settings:
+        if self.scheduler == "dapr" and "grpc_port" not in self.model_fields_set:
+            self.grpc_port = 0
         return self
 
     @property

@@ -17,3 +17,11 @@ def test_every_setting_is_documented_and_every_documented_one_exists() -> None:
     fields = {f"DUETIME_{name.upper()}" for name in Settings.model_fields}
     assert fields - documented == set(), "settings missing from docs/reference/settings.md"
     assert documented - fields == set(), "docs/reference/settings.md names unknown settings"
+
+
+def test_the_grpc_stand_in_is_off_by_default_beside_a_real_daprd() -> None:
+    from duetime.settings import Settings
+
+    assert Settings(scheduler="embedded").grpc_port == 50001
+    assert Settings(scheduler="dapr").grpc_port == 0  # daprd holds 50001 (duetime dapr up)
+    assert Settings(scheduler="dapr", grpc_port=50009).grpc_port == 50009
