@@ -77,16 +77,23 @@ def _run(settings: Settings) -> None:
     logging.getLogger("aiokafka").setLevel(logging.ERROR)  # retries while a broker starts
     try:
         app = create_app(settings, serve_grpc=True)
-    except (ValueError, OSError) as exc:
+    except OSError as exc:
+        raise click.ClickException(_storage_problem(settings, exc)) from None
+    except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    _check_grpc_port(settings)
     url = settings.resolved_database_url()
     try:
-        asyncio.run(prepare(url))  # fail here with one clear line, not in the server's start-up
-    except Exception as exc:
-        raise click.ClickException(
-            f"cannot use the database {safe_url(url)}: {type(exc).__name__}: {exc}"
-        ) from None
+        _check_grpc_port(settings)
+        try:
+            asyncio.run(prepare(url))  # fail here with one clear line, not in the start-up
+        except Exception as exc:
+            raise click.ClickException(
+                f"cannot use the database {safe_url(url)}: {_first_line(exc)}"
+            ) from None
+    except click.ClickException:
+        # close what the app opened, so no driver thread outlives the error line
+        asyncio.run(app.state.runtime.close())
+        raise
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -121,6 +128,18 @@ def _command() -> str:
         relative = os.path.relpath(argv0)
         return relative if relative.startswith(".") else f"./{relative}"
     return "python -m duetime"
+
+
+def _storage_problem(settings: Settings, exc: OSError) -> str:
+    where = exc.filename or settings.data_dir
+    why = exc.strerror or str(exc)
+    return f"cannot use the data dir {settings.data_dir} (DUETIME_DATA_DIR): {where}: {why}"
+
+
+def _first_line(exc: Exception) -> str:
+    """`Type: message`, without SQLAlchemy's "(Background on this error at: …)" line."""
+    text = str(exc).split("\n(Background on this error", 1)[0].strip()
+    return f"{type(exc).__name__}: {text}"
 
 
 def _check_grpc_port(settings: Settings) -> None:

@@ -153,20 +153,29 @@ def test_refuses_a_public_address_without_a_token(make_server: Callable[..., Ser
         raise AssertionError("duetime started on 0.0.0.0 without a token")
 
 
-def test_start_up_problems_are_one_clear_line(make_server: Callable[..., Server]) -> None:
-    cases = {
-        "DUETIME_DATABASE_URL": ("postgresql://u:pw@127.0.0.1:1/db", "cannot use the database"),
-        "DUETIME_MAX_CONCURRENCY": ("many", "max_concurrency"),
-    }
-    for variable, (value, expected) in cases.items():
+def test_start_up_problems_are_one_clear_line(
+    make_server: Callable[..., Server], tmp_path: Path
+) -> None:
+    (tmp_path / "a-file").write_text("")
+    cases = [
+        ("DUETIME_DATABASE_URL", "postgresql://u:pw@127.0.0.1:1/db", "cannot use the database"),
+        ("DUETIME_MAX_CONCURRENCY", "many", "max_concurrency"),
+        ("DUETIME_DATA_DIR", str(tmp_path / "a-file" / "data"), "cannot use the data dir"),
+        ("DUETIME_DATABASE_URL", "sqlite:////proc/no/such.db", "unable to open database file"),
+    ]
+    for variable, value, expected in cases:
         server = make_server(**{variable: value})
         try:
             server.start(timeout=15)
         except RuntimeError as exc:
-            assert expected in str(exc) and "Traceback" not in str(exc)
-            assert "pw@" not in str(exc)  # the password is not printed
+            said = str(exc).removeprefix("duetime exited: ")
+            assert expected in said and "Traceback" not in said, said
+            assert "pw@" not in said  # the password is not printed
+            errors = [line for line in said.splitlines() if line.strip()]
+            assert len(errors) == 1 and errors[0].startswith("Error: "), said
         else:
             raise AssertionError(f"duetime started with {variable}={value}")
+        (tmp_path / "server.log").unlink()
 
 
 def test_the_access_log_can_be_turned_off(
