@@ -200,3 +200,10 @@ def _stop_group(pgid: int) -> None:
             except ProcessLookupError:
                 return
             time.sleep(0.1)
+
+
+def test_the_webhook_receiver_example_verifies_as_the_docs_say() -> None:
+    """examples/webhook_receiver.py carries the verification function of webhooks.md as is."""
+    [snippet] = [b.text for b in blocks(ROOT / "docs/howto/webhooks.md") if b.lang == "python"]
+    function = snippet[snippet.index("def verify_webhook") :].strip()
+    assert function in (ROOT / "examples" / "webhook_receiver.py").read_text()
