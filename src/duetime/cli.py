@@ -131,9 +131,12 @@ def _command() -> str:
 
 
 def _storage_problem(settings: Settings, exc: OSError) -> str:
-    where = exc.filename or settings.data_dir
+    """Name the data dir only when the file that failed is in it (a resources path, say, is not)."""
+    where = str(exc.filename or settings.data_dir)
     why = exc.strerror or str(exc)
-    return f"cannot use the data dir {settings.data_dir} (DUETIME_DATA_DIR): {where}: {why}"
+    if where.startswith(str(settings.data_dir)):
+        return f"cannot use the data dir {settings.data_dir} (DUETIME_DATA_DIR): {where}: {why}"
+    return f"cannot start: {where}: {why}"
 
 
 def _first_line(exc: Exception) -> str:
