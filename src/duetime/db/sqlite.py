@@ -14,6 +14,7 @@ stock dialect.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 from typing import Any
 
@@ -90,8 +91,25 @@ class _LeanConnection(AsyncAdapt_aiosqlite_connection):
 
 class _LeanDbapi(AsyncAdapt_aiosqlite_dbapi):
     def connect(self, *arg: Any, **kw: Any) -> AsyncAdapt_aiosqlite_connection:
+        kw.setdefault("async_creator_fn", _open)
         stock = super().connect(*arg, **kw)
         return _LeanConnection(self, stock._connection)
+
+
+async def _open(*arg: Any, **kw: Any) -> aiosqlite.Connection:
+    """Open a connection; after a failed open, wait for aiosqlite's worker thread to end.
+
+    aiosqlite stops its thread after a failed open without awaiting the stop. When the
+    event loop closes first (a refused start), the thread dies on the closed loop and
+    prints a traceback beside the one-line error.
+    """
+    connection = aiosqlite.connect(*arg, **kw)
+    connection._thread.daemon = True
+    try:
+        return await connection
+    except BaseException:
+        await asyncio.to_thread(connection._thread.join, 5)
+        raise
 
 
 def lean_aiosqlite() -> AsyncAdapt_aiosqlite_dbapi:
