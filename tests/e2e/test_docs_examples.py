@@ -13,17 +13,22 @@ a block steer it:
 A file whose examples talk to a running duetime without starting one says
 `<!-- docs test: with a server -->`, and the session starts `./scripts/run.sh` first. The
 examples use duetime's documented ports (8000, 50001, 3000...), so the files run one at a
-time (one xdist group) and no other test binds those ports.
+time (one xdist group, and a lock in the temp dir against another test run on the machine)
+and no other test binds those ports.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 import shlex
 import signal
 import subprocess
+import tempfile
 import textwrap
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,7 +165,7 @@ def test_examples_run_as_written(doc: Path, tmp_path: Path) -> None:
     script = _script(doc, work)
     (work / "session.sh").write_text(script)
     log = work / "session.log"
-    with log.open("w") as out:
+    with _documented_ports(), log.open("w") as out:
         # output to a file, not a pipe: servers left in the background keep a pipe open
         session = subprocess.Popen(
             ["bash", "session.sh"],
@@ -182,6 +187,14 @@ def test_examples_run_as_written(doc: Path, tmp_path: Path) -> None:
         f"an example in {doc.relative_to(ROOT)} failed (the last ### line says which):\n"
         f"{output[-4000:]}"
     )
+
+
+@contextlib.contextmanager
+def _documented_ports() -> Iterator[None]:
+    """Hold the documented ports against docs examples of another test run on this machine."""
+    with open(Path(tempfile.gettempdir()) / "duetime-documented-ports.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def _stop_group(pgid: int) -> None:
