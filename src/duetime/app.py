@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
 from duetime import __version__
@@ -100,7 +101,10 @@ def create_app(
     @app.get("/readyz", tags=["health"])
     async def readyz(request: Request) -> Response:
         """204 when this process can do its work (the jobs engine runs, the database
-        answers); 503 otherwise."""
-        return Response(status_code=204 if await runtime.ready() else 503)
+        answers and has room to write); else 503 `{"ready": false, "reason": "…"}`."""
+        reason = await runtime.unready()
+        if reason is None:
+            return Response(status_code=204)
+        return JSONResponse({"ready": False, "reason": reason}, status_code=503)
 
     return app

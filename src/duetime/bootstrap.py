@@ -15,6 +15,7 @@ from duetime.api.deps import TriggerSink
 from duetime.auth import load_or_create_secret
 from duetime.clock import Clock, SystemClock
 from duetime.db.engine import create_engine
+from duetime.db.storage import StorageHealth
 from duetime.delivery.hub import NotificationHub
 from duetime.delivery.model import ChannelName, RetryPolicy
 from duetime.delivery.outbox import DeliveryOutbox
@@ -39,7 +40,7 @@ from duetime.jobs.app_channel import HttpAppChannel
 from duetime.jobs.dapr import DaprJobScheduler, DaprSidecar
 from duetime.jobs.embedded import EmbeddedJobScheduler
 from duetime.jobs.grpc_app_channel import GrpcAppChannel
-from duetime.jobs.handlers import DirectTriggers
+from duetime.jobs.handlers import DirectTriggers, describe_error
 from duetime.jobs.port import TriggerHandler
 from duetime.jobs.scope import APP_SCOPES
 from duetime.jobs.sql_store import SqlJobStore
@@ -90,6 +91,7 @@ class Runtime:
     """The apps this duetime serves as their Dapr sidecar stand-in."""
     jobs: SidecarJobs
     """The Jobs building block, scoped per app (the HTTP and gRPC Jobs APIs)."""
+    storage: StorageHealth = field(default_factory=StorageHealth)
     closers: list[_Closer] = field(default_factory=list)
     pubsub: EmbeddedPubSub | None = None
     """The embedded Dapr pub/sub broker (API roles; `duetime.sidecar.pubsub`)."""
@@ -116,17 +118,21 @@ class Runtime:
         self._maintenance = asyncio.create_task(self._schedule_maintenance())
 
     async def ready(self) -> bool:
-        """The jobs engine runs (API roles) and the database answers."""
+        return await self.unready() is None
+
+    async def unready(self) -> str | None:
+        """Why this process cannot do its work, or None: the jobs engine runs (API roles),
+        the database answers, and its last write did not fail for want of room."""
+        if self.settings.runs_api and not self.scheduler.ready:
+            return "the jobs engine is not running"
         try:
             if self.settings.runs_api:
-                if not self.scheduler.ready:
-                    return False
                 await self.scheduler.get("__duetime_readyz__")
             else:
                 await self.events.last_seq()
-        except Exception:
-            return False
-        return True
+        except Exception as exc:
+            return f"the database does not answer: {describe_error(exc, 300).splitlines()[0]}"
+        return self.storage.problem()
 
     async def _schedule_maintenance(self) -> None:
         """Until it takes: a Dapr sidecar may come up after duetime."""
@@ -228,6 +234,8 @@ def bootstrap(settings: Settings) -> Runtime:
     apps = AppDirectory.from_settings(settings)
     clock = SystemClock()
     engine = create_engine(settings.resolved_database_url())
+    storage = StorageHealth()
+    storage.watch(engine)
     job_store = SqlJobStore(engine=engine)
     scheduler: JobScheduler
     if settings.scheduler == "dapr":
@@ -359,6 +367,7 @@ def bootstrap(settings: Settings) -> Runtime:
         apps=apps,
         jobs=SidecarJobs(scheduler),
         pubsub=pubsub,
+        storage=storage,
     )
     runtime.closers += [*channels.values(), publisher]
     app_channels: dict[str, TriggerHandler] = {}

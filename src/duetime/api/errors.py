@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from duetime.db.storage import storage_full
 from duetime.jobs.dapr import SidecarUnavailable
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ APP_FORBIDDEN = "DUETIME_APP_FORBIDDEN"
 APP_NOT_FOUND = "DUETIME_APP_NOT_FOUND"
 NOT_FOUND = "ERR_NOT_FOUND"
 METHOD_NOT_ALLOWED = "ERR_METHOD_NOT_ALLOWED"
+STORAGE_FULL = "DUETIME_STORAGE_FULL"
 
 
 class ErrorInfo(BaseModel):
@@ -224,19 +226,35 @@ class _CatchAll:
 
         try:
             await self.app(scope, receive, tracking_send)
-        except Exception:
-            log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
+        except Exception as exc:
+            where = f"{scope.get('method')} {scope.get('path')}"
+            full = storage_full(exc)
+            if full is not None:
+                log.error("%s: storage is full (%s); nothing of it was saved", where, full)
+                status, answer = 507, _storage_full_body(scope.get("path", ""), full)
+            else:
+                log.exception("unhandled error in %s", where)
+                status, answer = 500, error_body(INTERNAL, "internal error; see the server log")
             if started:
                 raise
-            body = json.dumps(error_body(INTERNAL, "internal error; see the server log"))
             await send(
                 {
                     "type": "http.response.start",
-                    "status": 500,
+                    "status": status,
                     "headers": [(b"content-type", b"application/json")],
                 }
             )
-            await send({"type": "http.response.body", "body": body.encode()})
+            await send({"type": "http.response.body", "body": json.dumps(answer).encode()})
+
+
+def _storage_full_body(path: str, reason: str) -> dict[str, Any]:
+    message = (
+        f"storage is full: the database could not write ({printable(reason)}); nothing of "
+        "this request was saved: free space for the database and try again"
+    )
+    if path.startswith("/api/"):
+        return {"detail": message}
+    return error_body(STORAGE_FULL, message)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
