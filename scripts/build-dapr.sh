@@ -21,11 +21,20 @@ if [ -x "$out/daprd" ] && [ -x "$out/scheduler" ]; then
   echo "$out"
   exit 0
 fi
+say() { echo "build-dapr: $*" >&2; }
+say "building daprd and scheduler $version from the Go module proxy, once (several minutes;"
+say "cached in $out)"
+started=$SECONDS
+(
+  trap 'kill $! 2>/dev/null; exit 0' TERM # and its sleep, which holds our stderr open
+  while sleep 30 & wait $!; do say "... still building ($((SECONDS - started)) s)"; done
+) &
+ticker=$!
 mkdir -p "$(dirname "$out")"
 staging=$(mktemp -d "$out.partial.XXXXXX")
-trap 'rm -rf "$staging"' EXIT
+trap 'kill "$ticker" 2>/dev/null; rm -rf "$staging"' EXIT
 module=$(cd "$staging" && go mod download -json "github.com/dapr/dapr@$version" |
-  python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')
+  python3 -c 'import json, sys; d = json.load(sys.stdin); print(d.get("Dir") or sys.exit("build-dapr: go mod download: %s" % d.get("Error")))')
 # `go install` refuses dapr (its go.mod has replace directives): build inside a writable copy
 # of the module, where its own go.mod and go.sum apply.
 cp -r "$module" "$staging/src"
@@ -48,5 +57,7 @@ cd /
 rm -rf "$out"
 mv "$staging/bin" "$out"
 rm -rf "$staging"
+kill "$ticker" 2>/dev/null || true
 trap - EXIT
+say "built in $((SECONDS - started)) s"
 echo "$out"
