@@ -220,12 +220,18 @@ def app_channel(settings: Settings, app: App) -> HttpAppChannel | GrpcAppChannel
     (`AppCallbackAlpha.OnJobEventAlpha1` at `host:port`) when its protocol is `grpc`."""
     assert app.url is not None
     if app.protocol == "grpc":
-        return GrpcAppChannel(app.url, token=app.app_token, timeout=settings.app_timeout)
+        return GrpcAppChannel(
+            app.url,
+            token=app.app_token,
+            timeout=settings.app_timeout,
+            not_found=settings.app_404,
+        )
     return HttpAppChannel(
         app.url,
         token=app.app_token,
         timeout=settings.app_timeout,
         max_connections=settings.max_concurrency,
+        not_found=settings.app_404,
     )
 
 

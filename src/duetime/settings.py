@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     """Sent to the app as `dapr-api-token`, and required on duetime's own `POST /job/{name}`."""
     app_timeout: float = Field(default=30.0, gt=0)
     """Seconds an app may take to answer a trigger before it counts as failed."""
+    app_404: Literal["success", "failure"] = "success"
+    """A trigger the app answers 404 (gRPC NOT_FOUND): `success` is Dapr's rule (delivered,
+    not retried), `failure` counts it against the job's failure policy. Logged either way."""
     app_id: str = Field(default="app", min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     """The default app's id (Dapr's `--app-id`): the scope of jobs and subscriptions of a
     caller that names no other app."""

@@ -46,8 +46,9 @@ def test_job_is_delivered_to_the_app_like_a_dapr_sidecar_does(
 
 
 def test_app_answers_404_counts_as_delivered_500_is_retried_then_dead_lettered(
-    make_server: Callable[..., Server], receiver: Receiver
+    make_server: Callable[..., Server], receiver: Receiver, tmp_path: Path
 ) -> None:
+    server_log = tmp_path / "server.log"
     statuses = {"not-mine": 404, "broken": 500}
     receiver.respond = lambda name: statuses.get(name, 200)
     server = make_server(DUETIME_APP_URL=receiver.url).start()
@@ -61,6 +62,9 @@ def test_app_answers_404_counts_as_delivered_500_is_retried_then_dead_lettered(
         gaps = [b.at - a.at for a, b in itertools.pairwise(attempts)]
         assert all(g >= 0.95 for g in gaps)
         assert len(receiver.of("not-mine")) == 1
+        assert "job 'not-mine' (attempt 1): the app answered 404, so the trigger is dropped" in (
+            server_log.read_text()
+        )
 
         deadline = time.monotonic() + 10
         while not (dead := api.get("/v1.0/deadletters").json()["deadLetters"]):
@@ -77,6 +81,28 @@ def test_app_answers_404_counts_as_delivered_500_is_retried_then_dead_lettered(
         assert replay.status_code == 200 and replay.json() == {"delivered": True}
         assert len(receiver.of("broken")) == 6
         assert api.get("/v1.0/deadletters").json()["deadLetters"] == []
+
+
+def test_a_404_is_logged_and_with_app_404_failure_retried_then_dead_lettered(
+    make_server: Callable[..., Server], receiver: Receiver, tmp_path: Path
+) -> None:
+    receiver.respond = lambda name: 404
+    server = make_server(DUETIME_APP_URL=receiver.url, DUETIME_APP_404="failure").start()
+    policy = {"constant": {"interval": "1s", "maxRetries": 1}}
+    with server.client() as api:
+        r = api.post("/v1.0/jobs/gone", json={"dueTime": "0s", "failurePolicy": policy})
+        assert r.status_code == 204, r.text
+        deadline = time.monotonic() + 20
+        while not (dead := api.get("/v1.0/deadletters").json()["deadLetters"]):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    [letter] = dead
+    assert letter["name"] == "gone" and letter["attempts"] == 2
+    assert "app answered 404: it has no handler for this job" in letter["error"]
+    assert len(receiver.of("gone")) == 2
+    log = (tmp_path / "server.log").read_text()
+    assert log.count("job 'gone' (attempt 1): the app answered 404; counted as a failure") == 1
+    assert "job 'gone' (attempt 2): the app answered 404; counted as a failure" in log
 
 
 def test_kill_9_loses_nothing_marks_late_and_coalesces(

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from concurrent import futures
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,9 @@ from google.protobuf import any_pb2, json_format, struct_pb2, wrappers_pb2
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from duetime.jobs.app_channel import AppDeliveryError, NotFoundRule
+from duetime.jobs.grpc_app_channel import GrpcAppChannel
+from duetime.jobs.model import Trigger
 from duetime.localdapr import Daprd, Scheduler
 from tests.e2e.conftest import Server
 
@@ -710,3 +714,25 @@ def test_same_jobs_same_events_at_a_grpc_app(tmp_path: Path) -> None:
             server.stop()
             sidecar.stop()
             scheduler.stop()
+
+
+@pytest.mark.parametrize("rule", ["success", "failure"])
+async def test_grpc_not_found_follows_app_404(
+    rule: NotFoundRule, caplog: pytest.LogCaptureFixture
+) -> None:
+    """NOT_FOUND is the gRPC app's 404: dropped as delivered (daprd's rule) or, with
+    DUETIME_APP_404=failure, a failure; logged either way."""
+    now = datetime.now(UTC)
+    trigger = Trigger("gone-x", "g", scheduled_at=now, fired_at=now)
+    with _grpc_app() as (port, callback):
+        channel = GrpcAppChannel(f"127.0.0.1:{port}", timeout=10, not_found=rule)
+        try:
+            if rule == "failure":
+                with pytest.raises(AppDeliveryError, match="app answered NOT_FOUND"):
+                    await channel(trigger)
+            else:
+                await channel(trigger)
+        finally:
+            await channel.aclose()
+    assert len(callback.of("gone-x")) == 1
+    assert "job 'gone-x' (attempt 1): the app answered NOT_FOUND" in caplog.text

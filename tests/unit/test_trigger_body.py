@@ -18,7 +18,13 @@ from hypothesis import strategies as st
 
 from duetime.api.errors import install_error_handlers
 from duetime.api.jobs import jobs_router
-from duetime.jobs.app_channel import AppDeliveryError, HttpAppChannel, encode_data, go_float
+from duetime.jobs.app_channel import (
+    AppDeliveryError,
+    HttpAppChannel,
+    NotFoundRule,
+    encode_data,
+    go_float,
+)
 from duetime.jobs.model import Trigger
 from duetime.testing import InMemoryJobScheduler, serve_jobs
 
@@ -118,9 +124,11 @@ class _Recorder:
         return httpx.Response(self.status)
 
 
-async def _deliver(name: str, data: Any, status: int = 200) -> httpx.Request:
+async def _deliver(
+    name: str, data: Any, status: int = 200, not_found: NotFoundRule = "success"
+) -> httpx.Request:
     recorder = _Recorder(status)
-    channel = HttpAppChannel("http://app.test/", token="apptok")
+    channel = HttpAppChannel("http://app.test/", token="apptok", not_found=not_found)
     channel._client = httpx.AsyncClient(  # the same client, over a recording transport
         base_url="http://app.test",
         headers=channel._client.headers,
@@ -169,6 +177,21 @@ async def test_a_job_without_data_sends_null() -> None:
 @pytest.mark.parametrize("status", [200, 204, 299, 404])
 async def test_2xx_and_404_are_success(status: int) -> None:
     await _deliver("j", 1, status)
+
+
+async def test_a_404_is_logged_with_the_job_it_dropped(caplog: pytest.LogCaptureFixture) -> None:
+    await _deliver("standup", 1, 404)
+    [record] = [r for r in caplog.records if r.name == "duetime.jobs.app_channel"]
+    assert record.levelname == "WARNING"
+    message = record.getMessage()
+    assert "job 'standup' (attempt 2): the app answered 404" in message
+    assert "dropped as delivered" in message and "DUETIME_APP_404=failure" in message
+
+
+async def test_with_app_404_failure_a_404_is_a_failure(caplog: pytest.LogCaptureFixture) -> None:
+    with pytest.raises(AppDeliveryError, match=r"app answered 404: .*DUETIME_APP_404=failure"):
+        await _deliver("standup", 1, 404, not_found="failure")
+    assert "counted as a failure" in caplog.text
 
 
 @pytest.mark.parametrize("status", [301, 400, 409, 500, 503])

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from decimal import Decimal
+from typing import Literal
 from urllib.parse import quote
 
 import httpx
 
 from duetime.jobs.model import JSON, Trigger
 from duetime.timefmt import format_rfc3339
+
+log = logging.getLogger(__name__)
 
 # Go's url.URL.EscapedPath leaves these unescaped in a path; '/' is escaped here (a name
 # holding one must stay one path segment).
@@ -122,15 +126,39 @@ def _why(exc: httpx.HTTPError) -> str:
     return f"{type(exc).__name__}: the app closed the connection without an answer"
 
 
+NotFoundRule = Literal["success", "failure"]
+
+
+def not_found_answer(trigger: Trigger, answer: str, rule: NotFoundRule) -> None:
+    """The app has no handler for `trigger` (HTTP 404, gRPC NOT_FOUND): log it, and raise
+    `AppDeliveryError` when `rule` says it is a failure."""
+    where = f"job {trigger.name!r} (attempt {trigger.attempt})"
+    if rule == "failure":
+        log.warning(
+            "%s: the app answered %s; counted as a failure (DUETIME_APP_404)", where, answer
+        )
+        raise AppDeliveryError(
+            f"app answered {answer}: it has no handler for this job (DUETIME_APP_404=failure)"
+        )
+    log.warning(
+        "%s: the app answered %s, so the trigger is dropped as delivered (Dapr's rule; "
+        "DUETIME_APP_404=failure retries it instead)",
+        where,
+        answer,
+    )
+
+
 class HttpAppChannel:
     """A trigger handler that POSTs `{app_url}/job/{name}` with the job's data as the JSON
     body (`encode_data`: what daprd sends; `null` for a job without data) and
     `dapr-api-token` when a token is set.
 
-    2xx and 404 are success (Dapr's rule: a 404 means "not mine" and is not retried);
-    anything else, a timeout or a connection error raises `AppDeliveryError`, which the
-    engine counts against the job's failure policy. Besides Dapr's request, duetime adds
-    `duetime-scheduled-time`, `duetime-attempt` and `duetime-late` headers.
+    2xx is success, and so is 404 with `not_found="success"` (Dapr's rule: a 404 means
+    "not mine" and is not retried; logged, as `not_found_answer` words it); a 404 with
+    `not_found="failure"`, any other status, a timeout or a connection error raises
+    `AppDeliveryError`, which the engine counts against the job's failure policy. Besides
+    Dapr's request, duetime adds `duetime-scheduled-time`, `duetime-attempt` and
+    `duetime-late` headers.
     """
 
     def __init__(
@@ -140,7 +168,9 @@ class HttpAppChannel:
         token: str | None = None,
         timeout: float = 30.0,
         max_connections: int = 100,
+        not_found: NotFoundRule = "success",
     ) -> None:
+        self._not_found = not_found
         headers = {"content-type": "application/json"}
         if token:
             headers["dapr-api-token"] = token
@@ -165,7 +195,10 @@ class HttpAppChannel:
             )
         except httpx.HTTPError as exc:
             raise AppDeliveryError(f"app unreachable: {_why(exc)}") from exc
-        if response.status_code == 404 or response.is_success:
+        if response.is_success:
+            return
+        if response.status_code == 404:
+            not_found_answer(trigger, "404", self._not_found)
             return
         raise AppDeliveryError(f"app answered {response.status_code}: {response.text[:200]}")
 

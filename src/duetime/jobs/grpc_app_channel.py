@@ -10,12 +10,11 @@ from dapr.proto.common.v1 import common_pb2
 from dapr.proto.runtime.v1 import appcallback_pb2_grpc
 from google.protobuf import any_pb2, struct_pb2
 
-from duetime.jobs.app_channel import AppDeliveryError
+from duetime.jobs.app_channel import AppDeliveryError, NotFoundRule, not_found_answer
 from duetime.jobs.model import JSON, Trigger
 from duetime.timefmt import format_rfc3339
 
 MAX_MESSAGE = 4 * 1024 * 1024  # daprd's default --max-body-size, both ways
-_SUCCESS = (grpc.StatusCode.OK, grpc.StatusCode.NOT_FOUND)
 
 
 def _json_to_value(data: JSON) -> struct_pb2.Value:
@@ -53,13 +52,22 @@ class GrpcAppChannel:
     `JobEventRequest{name, data, method: "job/<name>", content_type: <data's type URL>,
     http_extension: {verb: POST}}`, and `dapr-api-token` metadata when a token is set.
 
-    OK and NOT_FOUND are success (daprd's rule); any other status, a timeout or an app
+    OK is success, and so is NOT_FOUND with `not_found="success"` (daprd's rule; logged,
+    as for HTTP's 404); NOT_FOUND with `not_found="failure"`, any other status, a timeout or an app
     that cannot be reached raises `AppDeliveryError`, which the engine counts against the
     job's failure policy. Besides daprd's request, duetime adds the `duetime-scheduled-time`,
     `duetime-attempt` and `duetime-late` metadata, as the HTTP channel adds them as headers.
     """
 
-    def __init__(self, address: str, *, token: str | None = None, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        address: str,
+        *,
+        token: str | None = None,
+        timeout: float = 30.0,
+        not_found: NotFoundRule = "success",
+    ) -> None:
+        self._not_found = not_found
         self._address = address.removeprefix("grpc://").rstrip("/")
         self._token = token
         self._timeout = timeout
@@ -100,7 +108,10 @@ class GrpcAppChannel:
                 request, metadata=metadata, timeout=self._timeout
             )
         except grpc.aio.AioRpcError as exc:
-            if exc.code() in _SUCCESS:
+            if exc.code() == grpc.StatusCode.OK:
+                return
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                not_found_answer(trigger, "NOT_FOUND", self._not_found)
                 return
             raise AppDeliveryError(
                 f"app answered {exc.code().name}: {(exc.details() or '')[:200]}"
