@@ -14,6 +14,7 @@ import httpx
 from pydantic import ValidationError
 
 from duetime.cli_dapr import dapr
+from duetime.cli_tasks import tasks
 from duetime.settings import Settings
 
 
@@ -348,3 +349,4 @@ def jobs_replay(ctx: click.Context, dead_letter_id: str) -> None:
 
 
 main.add_command(dapr)
+main.add_command(tasks)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
@@ -25,7 +27,7 @@ from duetime.api.task_wire import (
     parse_instant_field,
 )
 from duetime.api.users import CurrentUser
-from duetime.tasks.model import Task, TaskRuleError
+from duetime.tasks.model import Reminder, Task, TaskRuleError
 from duetime.tasks.service import (
     TaskBusy,
     TaskConflict,
@@ -299,18 +301,31 @@ def task_router() -> APIRouter:
         notification_id: str, body: SnoozeIn, user: CurrentUser, tasks: Tasks
     ) -> ReminderOut:
         """Remind me again: a one-off reminder on the notification's task, delivered once."""
-        try:
-            until = body.target(tasks.now())
-            return ReminderOut.of(
-                await tasks.snooze(user, notification_id, until, urgent=body.urgent)
-            )
-        except TaskNotFound:
-            raise _not_found("notification") from None
-        except TaskConflict as exc:
-            raise HTTPException(409, detail=str(exc)) from None
-        except TaskBusy as exc:
-            raise HTTPException(409, detail=str(exc)) from None
-        except ValueError as exc:
-            raise _invalid(exc) from None
+        return await _snooze(tasks.snooze, user, notification_id, body, tasks.now(), "notification")
+
+    @router.post("/tasks/{task_id}/snooze", status_code=201)
+    async def snooze_task(
+        task_id: str, body: SnoozeIn, user: CurrentUser, tasks: Tasks
+    ) -> ReminderOut:
+        """Remind me about this task at another time: a one-off reminder, delivered once."""
+        return await _snooze(tasks.snooze_task, user, task_id, body, tasks.now(), "task")
 
     return router
+
+
+async def _snooze(
+    snooze: Callable[..., Awaitable[Reminder]],
+    user: str,
+    target_id: str,
+    body: SnoozeIn,
+    now: datetime,
+    what: str,
+) -> ReminderOut:
+    try:
+        return ReminderOut.of(await snooze(user, target_id, body.target(now), urgent=body.urgent))
+    except TaskNotFound:
+        raise _not_found(what) from None
+    except (TaskConflict, TaskBusy) as exc:
+        raise HTTPException(409, detail=str(exc)) from None
+    except ValueError as exc:
+        raise _invalid(exc) from None

@@ -465,13 +465,19 @@ class TaskService:
         note = await self._store.notification(user_id, notification_id)
         if note is None:
             raise TaskNotFound(notification_id)
+        return await self.snooze_task(user_id, note.task_id, until, urgent=urgent)
+
+    async def snooze_task(
+        self, user_id: str, task_id: str, until: datetime, *, urgent: bool = False
+    ) -> Reminder:
+        """Remind again at `until`: a one-off reminder on the task, delivered once."""
         if until <= self._clock.now():
             raise TaskRuleError("snooze until a time in the future")
         reminder = Reminder(
             id=new_id(), fire_at=until, state="scheduled", at=until, urgent=urgent, snooze=True
         )
         for _ in range(5):
-            task = await self.get(user_id, note.task_id)
+            task = await self.get(user_id, task_id)
             if task.closed:
                 raise TaskConflict(f"task {task.id} is {task.status}: reopen it to snooze")
             changed = replace(task, version=task.version + 1, updated_at=self._clock.now())
@@ -482,7 +488,7 @@ class TaskService:
             ):
                 self._on_events()
                 return reminder
-        raise TaskBusy(f"task {note.task_id} kept changing while it was snoozed; retry")
+        raise TaskBusy(f"task {task_id} kept changing while it was snoozed; retry")
 
     # -- triggers --------------------------------------------------------------------------
     async def on_reminder(self, trigger: Trigger) -> None:
