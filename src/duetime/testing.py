@@ -11,7 +11,7 @@ from duetime.clock import Clock
 from duetime.delivery.model import Claimed, Outcome
 from duetime.jobs.embedded import EmbeddedJobScheduler
 from duetime.jobs.memory_store import MemoryJobStore
-from duetime.jobs.model import Trigger
+from duetime.jobs.model import Answer, Trigger
 from duetime.jobs.port import JobScheduler
 from duetime.sidecar.apps import AppDirectory
 from duetime.sidecar.jobs import SidecarJobs
@@ -29,22 +29,27 @@ class InMemoryJobScheduler(EmbeddedJobScheduler):
 class RecordingHandler:
     """A trigger handler that records every trigger it receives.
 
-    `fail` decides per trigger whether to raise (default: never).
+    `fail` decides per trigger whether to raise (default: never); otherwise it returns
+    `answer` (`Answer.APP_NOT_FOUND` plays an app channel whose app answered 404).
     """
 
-    def __init__(self, fail: Callable[[Trigger], bool] | None = None) -> None:
+    def __init__(
+        self, fail: Callable[[Trigger], bool] | None = None, *, answer: Answer | None = None
+    ) -> None:
         self.triggers: list[Trigger] = []
         self.received_at: list[datetime] = []  # the wall clock on entry, not the engine's
         self._fail = fail
+        self._answer = answer
         self._changed = asyncio.Condition()
 
-    async def __call__(self, trigger: Trigger) -> None:
+    async def __call__(self, trigger: Trigger) -> Answer | None:
         async with self._changed:
             self.received_at.append(datetime.now(UTC))
             self.triggers.append(trigger)
             self._changed.notify_all()
         if self._fail is not None and self._fail(trigger):
             raise RuntimeError(f"handler refused {trigger.name} attempt {trigger.attempt}")
+        return self._answer
 
     def names(self) -> list[str]:
         return [t.name for t in self.triggers]

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -80,6 +81,40 @@ def test_app_answers_404_counts_as_delivered_500_is_retried_then_dead_lettered(
         replay = api.post(f"/v1.0/deadletters/{letter['id']}/replay")
         assert replay.status_code == 200 and replay.json() == {"delivered": True}
         assert len(receiver.of("broken")) == 6
+        assert api.get("/v1.0/deadletters").json()["deadLetters"] == []
+
+
+def test_a_recurring_job_the_app_answers_404_shows_the_count_in_the_list(
+    make_server: Callable[..., Server], receiver: Receiver
+) -> None:
+    statuses = {"not-mine": 404}
+    receiver.respond = lambda name: statuses.get(name, 200)
+    server = make_server(DUETIME_APP_URL=receiver.url).start()
+    started = datetime.now(UTC)
+    with server.client() as api:
+        for name in ("not-mine", "mine"):
+            r = api.post(f"/v1.0/jobs/{name}", json={"schedule": "@every 1s"})
+            assert r.status_code == 204
+        got = api.get("/v1.0/jobs/not-mine").json()
+
+        def listed() -> dict[str, dict[str, Any]]:
+            return {j["name"]: j for j in api.get("/v1.0/jobs").json()["jobs"]}
+
+        counts = []
+        deadline = time.monotonic() + 20
+        while len(set(counts)) < 2:
+            assert time.monotonic() < deadline, counts
+            job = listed()["not-mine"]
+            if "appNotFound" in job:
+                counts.append(job["appNotFound"]["count"])
+            time.sleep(0.2)
+        assert counts == sorted(counts) and counts[0] >= 1  # rising, one per 404
+        jobs = listed()
+        last = parse(jobs["not-mine"]["appNotFound"]["last"])
+        assert started < last <= datetime.now(UTC)
+        assert jobs["not-mine"]["fired"] >= jobs["not-mine"]["appNotFound"]["count"]
+        assert jobs["mine"]["fired"] >= 1 and "appNotFound" not in jobs["mine"]
+        assert api.get("/v1.0/jobs/not-mine").json() == got  # Dapr's GET body, unchanged
         assert api.get("/v1.0/deadletters").json()["deadLetters"] == []
 
 

@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from duetime.api.errors import install_error_handlers
 from duetime.api.triggers import trigger_router
-from duetime.jobs import FailurePolicy, Job, JobExistsError, ScheduleError
+from duetime.jobs import Answer, FailurePolicy, Job, JobExistsError, ScheduleError
 from duetime.jobs.dapr import DaprJobScheduler, DaprSidecar, SidecarUnavailable
 from duetime.jobs.port import TriggerHandler
 from duetime.jobs.sql_store import SqlJobStore
@@ -573,6 +573,19 @@ async def test_a_trigger_no_handler_owns_is_answered_404_once(make_stack: MakeSt
     assert await stack.sched.get("other") is None
     assert await stack.sched.dead_letters() == []
     await gone_from_dapr(stack, "other")
+
+
+async def test_triggers_the_app_answered_404_are_counted_on_the_mirror(
+    make_stack: MakeStack,
+) -> None:
+    stack = await make_stack({"": RecordingHandler(answer=Answer.APP_NOT_FOUND)})
+    await stack.sched.schedule(Job("gone", schedule="@every 1s"))
+    deadline = asyncio.get_running_loop().time() + 10
+    while not ((listed := await stack.sched.list_jobs()) and listed[0].app_not_found >= 2):
+        assert asyncio.get_running_loop().time() < deadline, listed
+        await asyncio.sleep(0.1)
+    assert listed[0].app_not_found_at is not None and listed[0].fired >= 2
+    assert {p.status for p in stack.log.of("gone")} == {200}  # daprd is told it was delivered
 
 
 # -- crashes and downtime ------------------------------------------------------------------

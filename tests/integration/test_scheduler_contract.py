@@ -12,7 +12,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from duetime.jobs import DeadLetter, FailurePolicy, Job, JobExistsError, ScheduleError, Trigger
+from duetime.jobs import (
+    Answer,
+    DeadLetter,
+    FailurePolicy,
+    Job,
+    JobExistsError,
+    JobState,
+    ScheduleError,
+    Trigger,
+)
 from duetime.jobs.embedded import EmbeddedJobScheduler
 from duetime.jobs.memory_store import MemoryJobStore
 from duetime.jobs.sql_store import SqlJobStore
@@ -317,6 +326,57 @@ async def test_failure_then_success_delivers_once_more(make_store: Callable[[], 
         assert await s.dead_letters() == []
     finally:
         await s.stop()
+
+
+async def test_triggers_the_app_answered_404_are_counted_on_a_recurring_job(
+    make_store: Callable[[], JobStore],
+) -> None:
+    s = EmbeddedJobScheduler(make_store())
+    s.add_handler("", RecordingHandler())
+    s.add_handler("gone-", RecordingHandler(answer=Answer.APP_NOT_FOUND))
+    await s.start()
+    started = now()
+    try:
+        await s.schedule_many(
+            [
+                Job("gone-every", schedule="@every 200ms"),
+                Job("gone-once", due_time="0s"),
+                Job("fine", schedule="@every 200ms"),
+            ]
+        )
+        gone = await _state_when(s, "gone-every", lambda st: st.app_not_found >= 2)
+        assert gone.app_not_found_at is not None and started < gone.app_not_found_at <= now()
+        assert gone.fired >= gone.app_not_found and gone.attempt == 0
+        fine = await s.get("fine")
+        assert fine is not None and fine.fired >= 1
+        assert (fine.app_not_found, fine.app_not_found_at) == (0, None)
+        # a one-shot job's 404 counts as delivered: the job is gone, with no dead letter
+        assert await s.get("gone-once") is None and await s.dead_letters() == []
+    finally:
+        await s.stop()
+
+    reopened = EmbeddedJobScheduler(make_store())
+    await reopened.start()
+    try:
+        stored = await reopened.get("gone-every")
+        assert stored is not None and stored.app_not_found >= gone.app_not_found
+        await reopened.schedule(Job("gone-every", schedule="@every 1h"), overwrite=True)
+        replaced = await reopened.get("gone-every")
+        assert replaced is not None
+        assert (replaced.app_not_found, replaced.app_not_found_at) == (0, None)
+    finally:
+        await reopened.stop()
+
+
+async def _state_when(
+    s: EmbeddedJobScheduler, name: str, check: Callable[[JobState], bool], timeout: float = 10.0
+) -> JobState:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (state := await s.get(name)) is None or not check(state):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"job {name!r} is {state}")
+        await asyncio.sleep(0.05)
+    return state
 
 
 async def test_longest_prefix_handler_wins(make_store: Callable[[], JobStore]) -> None:

@@ -21,10 +21,11 @@ from duetime.api.errors import install_error_handlers
 from duetime.api.jobs import jobs_router
 from duetime.clock import SystemClock
 from duetime.jobs.handlers import DirectTriggers
-from duetime.jobs.model import JobState
+from duetime.jobs.model import Answer, JobState
 from duetime.jobs.scope import APP_SCOPES, app_scope
 from duetime.sidecar.triggers import AppTriggers
 from duetime.testing import InMemoryJobScheduler, RecordingHandler, serve_jobs
+from duetime.timefmt import parse_rfc3339
 
 MIB = 1 << 20
 VALUE = "type.googleapis.com/google.protobuf.Value"
@@ -531,6 +532,26 @@ async def test_listed_jobs_are_the_get_body_plus_engine_state(
     }
     state = await scheduler.get(app_scope("default", "app") + "listed")
     assert isinstance(state, JobState) and state.fired == 0
+
+
+async def test_the_list_shows_404s_of_the_app_the_get_body_stays_daprds(
+    api: httpx.AsyncClient, scheduler: InMemoryJobScheduler
+) -> None:
+    app = RecordingHandler(answer=Answer.APP_NOT_FOUND)
+    scheduler.add_handler(APP_SCOPES, AppTriggers({"app": app}))
+    assert (await api.post("/v1.0/jobs/gone", json={"schedule": "@every 100ms"})).status_code == 204
+    got = (await api.get("/v1.0/jobs/gone")).json()
+
+    async def counted() -> dict[str, Any] | None:
+        [job] = (await api.get("/v1.0/jobs")).json()["jobs"]
+        return job if "appNotFound" in job and job["appNotFound"]["count"] >= 2 else None
+
+    job = await eventually(counted)
+    state = await scheduler.get(app_scope("default", "app") + "gone")
+    assert state is not None and state.app_not_found_at is not None
+    assert set(job["appNotFound"]) == {"count", "last"}
+    assert parse_rfc3339(job["appNotFound"]["last"]) <= state.app_not_found_at
+    assert (await api.get("/v1.0/jobs/gone")).json() == got  # no appNotFound: Dapr's body
 
 
 @pytest.mark.parametrize("query", ["limit=0", "limit=1001", "limit=-1", "limit=ten"])

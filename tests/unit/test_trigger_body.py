@@ -25,7 +25,7 @@ from duetime.jobs.app_channel import (
     encode_data,
     go_float,
 )
-from duetime.jobs.model import Trigger
+from duetime.jobs.model import Answer, Trigger
 from duetime.testing import InMemoryJobScheduler, serve_jobs
 
 AT = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -127,6 +127,13 @@ class _Recorder:
 async def _deliver(
     name: str, data: Any, status: int = 200, not_found: NotFoundRule = "success"
 ) -> httpx.Request:
+    request, _ = await _call(name, data, status, not_found)
+    return request
+
+
+async def _call(
+    name: str, data: Any, status: int = 200, not_found: NotFoundRule = "success"
+) -> tuple[httpx.Request, Answer | None]:
     recorder = _Recorder(status)
     channel = HttpAppChannel("http://app.test/", token="apptok", not_found=not_found)
     channel._client = httpx.AsyncClient(  # the same client, over a recording transport
@@ -135,11 +142,12 @@ async def _deliver(
         transport=httpx.MockTransport(recorder),
     )
     try:
-        await channel(Trigger(name, data, scheduled_at=AT, fired_at=AT, attempt=2, late=True))
+        trigger = Trigger(name, data, scheduled_at=AT, fired_at=AT, attempt=2, late=True)
+        answer = await channel(trigger)
     finally:
         await channel.aclose()
     (request,) = recorder.requests
-    return request
+    return request, answer
 
 
 async def test_the_request_is_daprds_plus_three_headers() -> None:
@@ -177,6 +185,13 @@ async def test_a_job_without_data_sends_null() -> None:
 @pytest.mark.parametrize("status", [200, 204, 299, 404])
 async def test_2xx_and_404_are_success(status: int) -> None:
     await _deliver("j", 1, status)
+
+
+@pytest.mark.parametrize(("status", "answer"), [(200, None), (404, Answer.APP_NOT_FOUND)])
+async def test_a_404_is_answered_apart_for_the_engine_to_count(
+    status: int, answer: Answer | None
+) -> None:
+    assert (await _call("j", 1, status))[1] is answer
 
 
 async def test_a_404_is_logged_with_the_job_it_dropped(caplog: pytest.LogCaptureFixture) -> None:

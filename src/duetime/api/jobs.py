@@ -134,9 +134,10 @@ async def list_jobs(
 ) -> JSONResponse:
     """duetime addition (daprd has no HTTP list): jobs ordered by name, each as `GET
     /v1.0/jobs/{name}` shows it plus `nextFireTime` (RFC3339 UTC; a retry's time while one
-    is pending), `attempt` (failed attempts of the pending trigger) and `fired` (triggers
-    delivered or given up on). `next` is the `after` value for the next page, or null on
-    the last page. 400 for a limit outside 1..1000."""
+    is pending), `attempt` (failed attempts of the pending trigger), `fired` (triggers
+    delivered or given up on) and, once the app has answered a trigger 404, `appNotFound`
+    (`count`, `last`). `next` is the `after` value for the next page, or null on the last
+    page. 400 for a limit outside 1..1000."""
     states = await jobs.list_jobs(app, prefix, limit=limit + 1, after=after)
     page = states[:limit]
     more = len(states) > limit

@@ -351,15 +351,28 @@ class JobOut(BaseModel):
         return cls(**cls._fields(job))
 
 
+class AppNotFoundOut(BaseModel):
+    count: int = Field(description="Triggers the app answered 404 (gRPC NOT_FOUND).")
+    last: str = Field(description="When it last did, RFC3339 UTC.")
+
+
 class ListedJob(JobOut):
     nextFireTime: str
     attempt: int
     fired: int
+    appNotFound: AppNotFoundOut | None = Field(
+        None, description="Present once the app has answered one of its triggers 404."
+    )
 
     @classmethod
     def of_state(cls, state: JobState) -> ListedJob:
+        fields = cls._fields(state.job)
+        if state.app_not_found and state.app_not_found_at is not None:
+            fields["appNotFound"] = AppNotFoundOut(
+                count=state.app_not_found, last=format_rfc3339(state.app_not_found_at)
+            )
         return cls(
-            **cls._fields(state.job),
+            **fields,
             nextFireTime=format_rfc3339(state.next_fire_at),
             attempt=state.attempt,
             fired=state.fired,

@@ -86,8 +86,8 @@ def safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the schema to `revision`, the newest by default (idempotent)."""
+async def migrate(engine: AsyncEngine, revision: str = "heads") -> None:
+    """Bring the schema to `revision`, the newest of every branch by default (idempotent)."""
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade, revision)
 

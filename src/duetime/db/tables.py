@@ -36,6 +36,9 @@ jobs = Table(
     Column("fired", Integer, nullable=False),
     Column("expires_us", BigInteger),
     Column("generation", BigInteger, nullable=False),
+    # triggers the app answered 404 under DUETIME_APP_404=success (migration 0008)
+    Column("app_not_found", Integer, nullable=False, server_default="0"),
+    Column("app_not_found_us", BigInteger),
     Index("ix_jobs_next_fire", "next_fire_us", "name"),
 )
 

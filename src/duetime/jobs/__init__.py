@@ -1,6 +1,7 @@
 """The jobs engine: a port (`JobScheduler`) and its backends."""
 
 from duetime.jobs.model import (
+    Answer,
     DeadLetter,
     FailurePolicy,
     Job,
@@ -13,6 +14,7 @@ from duetime.jobs.port import JobScheduler, TriggerHandler
 from duetime.jobs.schedule import ScheduleError
 
 __all__ = [
+    "Answer",
     "DeadLetter",
     "FailurePolicy",
     "Job",

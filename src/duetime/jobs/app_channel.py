@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import httpx
 
-from duetime.jobs.model import JSON, Trigger
+from duetime.jobs.model import JSON, Answer, Trigger
 from duetime.timefmt import format_rfc3339
 
 log = logging.getLogger(__name__)
@@ -129,9 +129,10 @@ def _why(exc: httpx.HTTPError) -> str:
 NotFoundRule = Literal["success", "failure"]
 
 
-def not_found_answer(trigger: Trigger, answer: str, rule: NotFoundRule) -> None:
+def not_found_answer(trigger: Trigger, answer: str, rule: NotFoundRule) -> Answer:
     """The app has no handler for `trigger` (HTTP 404, gRPC NOT_FOUND): log it, and raise
-    `AppDeliveryError` when `rule` says it is a failure."""
+    `AppDeliveryError` when `rule` says it is a failure; else `Answer.APP_NOT_FOUND`, which
+    the engine counts on the job."""
     where = f"job {trigger.name!r} (attempt {trigger.attempt})"
     if rule == "failure":
         log.warning(
@@ -146,6 +147,7 @@ def not_found_answer(trigger: Trigger, answer: str, rule: NotFoundRule) -> None:
         where,
         answer,
     )
+    return Answer.APP_NOT_FOUND
 
 
 class HttpAppChannel:
@@ -154,7 +156,8 @@ class HttpAppChannel:
     `dapr-api-token` when a token is set.
 
     2xx is success, and so is 404 with `not_found="success"` (Dapr's rule: a 404 means
-    "not mine" and is not retried; logged, as `not_found_answer` words it); a 404 with
+    "not mine" and is not retried; logged, as `not_found_answer` words it, and answered
+    `Answer.APP_NOT_FOUND` for the engine to count); a 404 with
     `not_found="failure"`, any other status, a timeout or a connection error raises
     `AppDeliveryError`, which the engine counts against the job's failure policy. Besides
     Dapr's request, duetime adds `duetime-scheduled-time`, `duetime-attempt` and
@@ -181,7 +184,7 @@ class HttpAppChannel:
             limits=httpx.Limits(max_connections=max_connections),
         )
 
-    async def __call__(self, trigger: Trigger) -> None:
+    async def __call__(self, trigger: Trigger) -> Answer | None:
         headers = {
             "duetime-scheduled-time": format_rfc3339(trigger.scheduled_at),
             "duetime-attempt": str(trigger.attempt),
@@ -196,10 +199,9 @@ class HttpAppChannel:
         except httpx.HTTPError as exc:
             raise AppDeliveryError(f"app unreachable: {_why(exc)}") from exc
         if response.is_success:
-            return
+            return None
         if response.status_code == 404:
-            not_found_answer(trigger, "404", self._not_found)
-            return
+            return not_found_answer(trigger, "404", self._not_found)
         raise AppDeliveryError(f"app answered {response.status_code}: {response.text[:200]}")
 
     async def aclose(self) -> None:

@@ -45,6 +45,7 @@ from duetime.jobs.handlers import HandlerRegistry, describe_error, replay_dead_l
 from duetime.jobs.lifecycle import new_row, settle
 from duetime.jobs.model import (
     JSON,
+    Answer,
     DeadLetter,
     FailurePolicy,
     Job,
@@ -400,19 +401,24 @@ class DaprJobScheduler(JobScheduler):
             late=now_us - row.tick_us > self._late_after_us,
         )
         error: str | None = None
-        owned = True
+        answer = Answer.DELIVERED
         try:
-            owned = await self._handlers.deliver(trigger)
+            answer = await self._handlers.deliver(trigger)
         except Exception as exc:
             error = describe_error(exc)
             log.warning("job %r attempt %d failed: %s", name, trigger.attempt, error)
-        outcome = settle(row, error=error, now_us=self._clock.now_micros())
+        outcome = settle(
+            row,
+            error=error,
+            now_us=self._clock.now_micros(),
+            app_not_found=answer is Answer.APP_NOT_FOUND,
+        )
         await self._outcomes.submit(outcome)
         if outcome.dead_letter is not None:
             log.error("job %r gave up after %d attempts", name, outcome.dead_letter.attempts)
         elif error is not None:
             raise TriggerFailed(error)
-        return owned
+        return answer is not Answer.NO_HANDLER
 
     # -- dead letters ----------------------------------------------------------------------
     async def dead_letters(

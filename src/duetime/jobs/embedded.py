@@ -24,7 +24,7 @@ from duetime.clock import Clock, SystemClock
 from duetime.db.batch import Batcher
 from duetime.jobs.handlers import HandlerRegistry, describe_error, replay_dead_letter
 from duetime.jobs.lifecycle import new_row, settle
-from duetime.jobs.model import DeadLetter, Job, JobExistsError, JobState, Trigger
+from duetime.jobs.model import Answer, DeadLetter, Job, JobExistsError, JobState, Trigger
 from duetime.jobs.port import JobScheduler, TriggerHandler
 from duetime.jobs.store import JobStore, Outcome, StoredJob
 from duetime.jobs.window import DueWindow
@@ -260,8 +260,13 @@ class EmbeddedJobScheduler(JobScheduler):
                     attempt=row.attempt + 1,
                     late=row.tick_us < self._started_us and row.created_us < self._started_us,
                 )
-                error = await self._deliver(trigger)
-            outcome = settle(row, error=error, now_us=self._clock.now_micros())
+                answer, error = await self._deliver(trigger)
+            outcome = settle(
+                row,
+                error=error,
+                now_us=self._clock.now_micros(),
+                app_not_found=answer is Answer.APP_NOT_FOUND,
+            )
             applied = await self._committer.submit(outcome)
             if outcome.dead_letter is not None:
                 log.error("job %r gave up after %d attempts", name, outcome.dead_letter.attempts)
@@ -275,10 +280,10 @@ class EmbeddedJobScheduler(JobScheduler):
             if self._superseded.get(name) == row.generation:
                 del self._superseded[name]
 
-    async def _deliver(self, trigger: Trigger) -> str | None:
-        """Run the handler; the failure's description, or None on success."""
+    async def _deliver(self, trigger: Trigger) -> tuple[Answer | None, str | None]:
+        """Run the handler: its answer, or the failure's description."""
         try:
-            await self._handlers.deliver(trigger)
+            answer = await self._handlers.deliver(trigger)
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
@@ -287,9 +292,9 @@ class EmbeddedJobScheduler(JobScheduler):
         except Exception as exc:
             error = describe_error(exc)
         else:
-            return None
+            return answer, None
         log.warning("job %r attempt %d failed: %s", trigger.name, trigger.attempt, error)
-        return error
+        return None, error
 
     def _supersede(self, names: Sequence[str]) -> None:
         for name in names:

@@ -11,7 +11,7 @@ from dapr.proto.runtime.v1 import appcallback_pb2_grpc
 from google.protobuf import any_pb2, struct_pb2
 
 from duetime.jobs.app_channel import AppDeliveryError, NotFoundRule, not_found_answer
-from duetime.jobs.model import JSON, Trigger
+from duetime.jobs.model import JSON, Answer, Trigger
 from duetime.timefmt import format_rfc3339
 
 MAX_MESSAGE = 4 * 1024 * 1024  # daprd's default --max-body-size, both ways
@@ -52,11 +52,12 @@ class GrpcAppChannel:
     `JobEventRequest{name, data, method: "job/<name>", content_type: <data's type URL>,
     http_extension: {verb: POST}}`, and `dapr-api-token` metadata when a token is set.
 
-    OK is success, and so is NOT_FOUND with `not_found="success"` (daprd's rule; logged,
-    as for HTTP's 404); NOT_FOUND with `not_found="failure"`, any other status, a timeout or an app
-    that cannot be reached raises `AppDeliveryError`, which the engine counts against the
-    job's failure policy. Besides daprd's request, duetime adds the `duetime-scheduled-time`,
-    `duetime-attempt` and `duetime-late` metadata, as the HTTP channel adds them as headers.
+    OK is success, and so is NOT_FOUND with `not_found="success"` (daprd's rule; logged and
+    answered `Answer.APP_NOT_FOUND`, as for HTTP's 404); NOT_FOUND with
+    `not_found="failure"`, any other status, a timeout or an app that cannot be reached
+    raises `AppDeliveryError`, which the engine counts against the job's failure policy.
+    Besides daprd's request, duetime adds the `duetime-scheduled-time`, `duetime-attempt`
+    and `duetime-late` metadata, as the HTTP channel adds them as headers.
     """
 
     def __init__(
@@ -87,7 +88,7 @@ class GrpcAppChannel:
             self._stub = appcallback_pb2_grpc.AppCallbackAlphaStub(self._channel)
         return self._stub
 
-    async def __call__(self, trigger: Trigger) -> None:
+    async def __call__(self, trigger: Trigger) -> Answer | None:
         data = job_data_any(trigger.data)
         request = pb.JobEventRequest(
             name=trigger.name,
@@ -109,13 +110,13 @@ class GrpcAppChannel:
             )
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.OK:
-                return
+                return None
             if exc.code() == grpc.StatusCode.NOT_FOUND:
-                not_found_answer(trigger, "NOT_FOUND", self._not_found)
-                return
+                return not_found_answer(trigger, "NOT_FOUND", self._not_found)
             raise AppDeliveryError(
                 f"app answered {exc.code().name}: {(exc.details() or '')[:200]}"
             ) from exc
+        return None
 
     async def aclose(self) -> None:
         if self._channel is not None:

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from duetime.clock import Clock
-from duetime.jobs.model import JSON, JobNotFoundError, Trigger
+from duetime.jobs.model import JSON, Answer, JobNotFoundError, Trigger
 from duetime.jobs.scope import from_dapr_name
 
 if TYPE_CHECKING:
@@ -35,15 +35,14 @@ class HandlerRegistry:
                 return self._handlers[prefix]
         return None
 
-    async def deliver(self, trigger: Trigger) -> bool:
-        """Run the handler that owns `trigger.name`; False if none does. Handler errors
-        propagate."""
+    async def deliver(self, trigger: Trigger) -> Answer:
+        """Run the handler that owns `trigger.name` and return its answer; `NO_HANDLER` if
+        none does. Handler errors propagate."""
         handler = self.resolve(trigger.name)
         if handler is None:
             log.warning("no handler for job %r; trigger dropped", trigger.name)
-            return False
-        await handler(trigger)
-        return True
+            return Answer.NO_HANDLER
+        return await handler(trigger) or Answer.DELIVERED
 
 
 class DirectTriggers:
@@ -58,7 +57,8 @@ class DirectTriggers:
     async def receive(self, name: str, data: JSON) -> bool:
         now = self._clock.now()
         key = from_dapr_name(name, self._namespace)
-        return await self._handlers.deliver(Trigger(key, data, scheduled_at=now, fired_at=now))
+        trigger = Trigger(key, data, scheduled_at=now, fired_at=now)
+        return await self._handlers.deliver(trigger) is not Answer.NO_HANDLER
 
 
 def describe_error(exc: BaseException, limit: int = 2000) -> str:

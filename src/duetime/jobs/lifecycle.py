@@ -39,8 +39,11 @@ def dead_letter_id(failed_us: int) -> str:
     return f"{failed_us:017d}-{secrets.token_hex(4)}"
 
 
-def settle(row: StoredJob, *, error: str | None, now_us: int) -> Outcome:
-    """The outcome of one attempt of `row`'s current tick (`error` None means success).
+def settle(
+    row: StoredJob, *, error: str | None, now_us: int, app_not_found: bool = False
+) -> Outcome:
+    """The outcome of one attempt of `row`'s current tick (`error` None means success;
+    `app_not_found`, a success the app answered 404, is counted on the job).
 
     A failure within the policy schedules a retry of the same tick. A success, or a failure
     past the policy (which becomes a dead letter), moves the job to its next tick, skipping
@@ -79,6 +82,8 @@ def settle(row: StoredJob, *, error: str | None, now_us: int) -> Outcome:
         return Outcome(job.name, row.generation, None, dead)
     nxt_us = to_micros(nxt)
     update = replace(row, next_fire_us=nxt_us, tick_us=nxt_us, attempt=0, fired=fired)
+    if app_not_found:
+        update = replace(update, app_not_found=row.app_not_found + 1, app_not_found_us=now_us)
     return Outcome(job.name, row.generation, update, dead)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import Enum
 from typing import Any, Literal
 
 JSON = Any  # any JSON value: dict, list, str, int, float, bool or None
@@ -75,7 +76,8 @@ class JobState:
 
     `next_fire_at` is when the engine next acts on the job (a first attempt or a retry);
     `tick_at` is the scheduled time of the trigger it will deliver then. `fired` counts the
-    triggers delivered (or given up on) so far.
+    triggers delivered (or given up on) so far; `app_not_found` those of them the app
+    answered 404 (`Answer.APP_NOT_FOUND`), the last at `app_not_found_at`.
     """
 
     job: Job
@@ -85,6 +87,8 @@ class JobState:
     attempt: int = 0
     fired: int = 0
     expires_at: datetime | None = None
+    app_not_found: int = 0
+    app_not_found_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,17 @@ class Trigger:
     @property
     def lateness(self) -> timedelta:
         return self.fired_at - self.scheduled_at
+
+
+class Answer(Enum):
+    """How a trigger that did not fail ended: what a `TriggerHandler` may return (None is
+    `DELIVERED`), and `NO_HANDLER` when no handler owns the job's name."""
+
+    DELIVERED = "delivered"
+    APP_NOT_FOUND = "app-not-found"
+    """The app answered 404 (gRPC NOT_FOUND) and `DUETIME_APP_404=success` takes that as
+    delivered: counted on the job."""
+    NO_HANDLER = "no-handler"
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 
-from duetime.jobs.model import DeadLetter, Job, JobState, Trigger
+from duetime.jobs.model import Answer, DeadLetter, Job, JobState, Trigger
 
-TriggerHandler = Callable[[Trigger], Awaitable[None]]
+TriggerHandler = Callable[[Trigger], Awaitable[Answer | None]]
 """Receives one trigger. Returning is success; raising is a failure for the job's policy.
+An app channel returns `Answer.APP_NOT_FOUND` for a 404 it takes as delivered, which the
+engine counts on the job; other handlers return None.
 
 Delivery is at least once: the same trigger (same name and `scheduled_at`) can arrive
 again after a crash, so handlers must be idempotent.
@@ -38,6 +40,8 @@ class JobScheduler(ABC):
       engine was down are coalesced into one trigger.
     * One-shot jobs are deleted after success or exhausted retries; `repeats` and `ttl` end
       recurring jobs.
+    * A trigger whose handler returns `Answer.APP_NOT_FOUND` is delivered, and counted on
+      the job (`JobState.app_not_found`, the last at `app_not_found_at`; reset by overwrite).
     """
 
     # -- lifecycle -------------------------------------------------------------------------

@@ -20,12 +20,14 @@ from duetime.jobs.model import DeadLetter, FailurePolicy, Job, JobExistsError
 from duetime.jobs.store import JobStore, Outcome, StoredJob
 from duetime.timefmt import from_micros, to_micros
 
-_JOBS_REVISION = "0001"
-"""The migration that creates the jobs tables (`jobs`, `job_dead_letters`), unchanged since:
-a store on its own URL stops there, so a jobs-only database holds only them; duetime's
-later migrations bring it to the full schema if the app opens it one day."""
+_JOBS_REVISION = "jobs@head"
+"""The migrations of the jobs tables (`jobs`, `job_dead_letters`): 0001 and the `jobs`
+branch that grows from it. A store on its own URL stops there, so a jobs-only database
+holds only them; duetime's other migrations bring it to the full schema if the app opens it
+one day."""
 
-_PROGRESS = ("next_fire_us", "tick_us", "attempt", "fired")
+# what an attempt's outcome changes, in the one UPDATE per batch of outcomes
+_PROGRESS = ("next_fire_us", "tick_us", "attempt", "fired", "app_not_found", "app_not_found_us")
 _ADVANCE = (
     update(jobs_table)
     .where(jobs_table.c.name == bindparam("b_name"))
@@ -51,7 +53,7 @@ class SqlJobStore(JobStore):
         return self._engine
 
     async def open(self) -> None:
-        await migrate(self._engine, _JOBS_REVISION if self._owns_engine else "head")
+        await migrate(self._engine, _JOBS_REVISION if self._owns_engine else "heads")
 
     async def close(self) -> None:
         if self._owns_engine:
@@ -261,6 +263,8 @@ def _to_values(row: StoredJob) -> dict[str, Any]:
         "fired": row.fired,
         "expires_us": row.expires_us,
         "generation": row.generation,
+        "app_not_found": row.app_not_found,
+        "app_not_found_us": row.app_not_found_us,
     }
 
 
@@ -284,6 +288,8 @@ def _from_row(r: Row[Any]) -> StoredJob:
         fired=r.fired,
         expires_us=r.expires_us,
         generation=r.generation,
+        app_not_found=r.app_not_found,
+        app_not_found_us=r.app_not_found_us,
     )
 
 

@@ -18,7 +18,8 @@ from duetime.timefmt import from_micros
 class StoredJob:
     """A job and its firing state. `generation` changes whenever the job is (re)created, so
     the outcome of a trigger of a replaced job is not applied to its successor. `anchor_us`
-    is the first fire time: `@every` ticks stay on its grid."""
+    is the first fire time: `@every` ticks stay on its grid. `app_not_found` counts the
+    triggers the app answered 404, the last at `app_not_found_us`."""
 
     job: Job
     created_us: int
@@ -29,6 +30,8 @@ class StoredJob:
     fired: int
     expires_us: int | None
     generation: int
+    app_not_found: int = 0
+    app_not_found_us: int | None = None
 
     @property
     def key(self) -> tuple[int, str]:
@@ -43,6 +46,10 @@ class StoredJob:
             attempt=self.attempt,
             fired=self.fired,
             expires_at=None if self.expires_us is None else from_micros(self.expires_us),
+            app_not_found=self.app_not_found,
+            app_not_found_at=(
+                None if self.app_not_found_us is None else from_micros(self.app_not_found_us)
+            ),
         )
 
 

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import replace
 
-from duetime.jobs.model import Trigger
+from duetime.jobs.model import Answer, Trigger
 from duetime.jobs.port import TriggerHandler
 from duetime.jobs.scope import split_app_key
 
@@ -22,14 +22,14 @@ class AppTriggers:
     def __init__(self, channels: Mapping[str, TriggerHandler]) -> None:
         self._channels = dict(channels)
 
-    async def __call__(self, trigger: Trigger) -> None:
+    async def __call__(self, trigger: Trigger) -> Answer | None:
         parts = split_app_key(trigger.name)
         if parts is None:
             log.warning("job %r is not an app job; trigger dropped", trigger.name)
-            return
+            return None
         _, app_id, name = parts
         channel = self._channels.get(app_id)
         if channel is None:
             log.warning("job %r of app %r: no app URL to send it to; dropped", name, app_id)
-            return
-        await channel(replace(trigger, name=name))
+            return None
+        return await channel(replace(trigger, name=name))
