@@ -8,19 +8,17 @@ cd "$(dirname "$0")/.."
 stamp=.venv/.duetime-installed
 wanted="$(python3 --version 2>&1) $(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
-  echo "duetime: installing into .venv (the first time takes about 30 s)..." >&2
+  echo "duetime: installing into .venv (the first time takes about 15 s)..." >&2
   started=$SECONDS
-  [ -x .venv/bin/python ] || python3 -m venv .venv
-  rm -f "$stamp"
+  mkdir -p .venv
   log=.venv/install.log
-  # One line per package as pip collects it; the whole log if pip fails.
-  if ! .venv/bin/pip install --disable-pip-version-check -e . </dev/null 2>&1 | tee "$log" \
-       | { grep --line-buffered -oE '^Collecting [^ ]+' || true; } | sed -u 's/^/  /' >&2; then
+  # What the installer says as it goes (not its list of packages); the whole log if it fails.
+  if ! ./scripts/install-venv.sh </dev/null 2>&1 | tee "$log" \
+       | { grep --line-buffered -vE '^ [+-] ' || true; } | sed -u 's/^/  /' >&2; then
     cat "$log" >&2
     echo "duetime: the install failed (log: $log)" >&2
     exit 1
   fi
-  echo "$wanted" > "$stamp"
   echo "duetime: installed in $((SECONDS - started)) s" >&2
 fi
 exec .venv/bin/duetime serve "$@"

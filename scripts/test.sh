@@ -34,10 +34,8 @@ export DUETIME_KAFKA_LIBS
 DUETIME_HELM_BIN=$(./scripts/build-helm.sh)
 export DUETIME_HELM_BIN
 
-[ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
-# What scripts/run.sh checks before it installs: this install holds all it would install.
-echo "$(python3 --version 2>&1) $(sha256sum pyproject.toml | cut -d' ' -f1)" > .venv/.duetime-installed
+# duetime and the Python test tools into .venv (it holds all scripts/run.sh would install).
+./scripts/install-venv.sh test
 
 .venv/bin/ruff check src tests bench
 .venv/bin/ruff format --check src tests bench
