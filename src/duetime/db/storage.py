@@ -9,6 +9,7 @@ failure until a transaction that wrote commits again.
 from __future__ import annotations
 
 import errno
+import re
 import sqlite3
 import weakref
 from dataclasses import dataclass, field
@@ -21,6 +22,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 SQLITE_FULL = 13
 PG_DISK_FULL = "53100"
 _READS = ("SELECT", "PRAGMA", "SHOW", "BEGIN")
+_WRITE_IN_WITH = re.compile(r"\b(?:INSERT|UPDATE|DELETE|MERGE)\b", re.IGNORECASE)
+
+
+def writes(statement: str) -> bool:
+    """Whether a statement may write: only then does its commit say there is room again."""
+    head = statement.lstrip()[:6].upper()
+    if head.startswith("WITH"):
+        return _WRITE_IN_WITH.search(statement) is not None
+    return not head.startswith(_READS)
 
 
 def storage_full(exc: BaseException | None) -> str | None:
@@ -60,7 +70,7 @@ class StorageHealth:
         return f"storage is full since {self.since:%Y-%m-%dT%H:%M:%SZ}: {self.full}"
 
     def _on_execute(self, conn: Connection, _cursor: Any, statement: str, *_: Any) -> None:
-        if not statement.lstrip()[:6].upper().startswith(_READS):
+        if writes(statement):
             self._writing.add(conn)
 
     def _on_commit(self, conn: Connection) -> None:
