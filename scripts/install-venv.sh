@@ -18,9 +18,14 @@ rm -f "$stamp"
 export UV_LINK_MODE=${UV_LINK_MODE:-copy}  # its cache may be on another file system
 
 if [ -x .venv/bin/uv ] || .venv/bin/pip install -q --disable-pip-version-check 'uv>=0.9'; then
-  .venv/bin/uv pip install --python .venv/bin/python -e "$spec"
+  # --compile-bytecode: as pip does; without it, where PYTHONDONTWRITEBYTECODE is set every
+  # start compiles every module again (seconds of CPU per process)
+  .venv/bin/uv pip install --compile-bytecode --python .venv/bin/python -e "$spec"
 else
   echo "install-venv: uv cannot be installed; installing with pip (slower)" >&2
   .venv/bin/pip install --disable-pip-version-check -e "$spec"
 fi
+# duetime's own modules too (an editable install leaves them as source): ≈ 0.6 s less CPU at
+# every start where PYTHONDONTWRITEBYTECODE is set; a module edited later is compiled as usual
+.venv/bin/python -m compileall -q src >/dev/null
 echo "$(python3 --version 2>&1) $(sha256sum pyproject.toml | cut -d' ' -f1)" > "$stamp"
