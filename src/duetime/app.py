@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
+from prometheus_client import start_http_server
 
 from duetime import __version__
 from duetime.api.delivery import delivery_router
@@ -17,6 +18,7 @@ from duetime.api.errors import install_error_handlers
 from duetime.api.events import events_router
 from duetime.api.jobs import jobs_router
 from duetime.api.limits import BodyLimit, JsonBodies, RejectNul
+from duetime.api.metrics import HttpMetrics, metrics_router
 from duetime.api.publish import publish_router
 from duetime.api.pubsub import dead_events_router, subscriber_router
 from duetime.api.series import me_router, series_router
@@ -57,9 +59,15 @@ def create_app(
             await runtime.close()
             raise
         log.info("duetime ready: database %s", safe_url(settings.resolved_database_url()))
+        exporter = None
+        if settings.metrics_port is not None:
+            exporter, _ = start_http_server(settings.metrics_port, addr=settings.metrics_host)
         try:
             yield
         finally:
+            if exporter is not None:
+                exporter.shutdown()
+                exporter.server_close()
             if dapr_grpc is not None:
                 await dapr_grpc.stop()
             await runtime.close()
@@ -79,6 +87,7 @@ def create_app(
     app.add_middleware(JsonBodies, prefix="/api/")
     app.add_middleware(BodyLimit, prefix="/api/", max_bytes=MAX_API_BODY)
     app.add_middleware(RejectNul)
+    app.add_middleware(HttpMetrics)  # outermost: it times and counts every answer
     if settings.runs_api:
         app.include_router(publish_router())  # first: the hottest path, matched soonest
         app.include_router(jobs_router())
@@ -90,6 +99,7 @@ def create_app(
         app.include_router(delivery_router())
         inventory = runtime.pubsub or StaticInventory.pubsub(settings.pubsub_name)
         app.include_router(sidecar_meta_router(inventory, runtime.ready))
+    app.include_router(metrics_router(settings))
     app.include_router(subscriber_router())
     app.include_router(dead_events_router())
 

@@ -44,6 +44,7 @@ from duetime.jobs.handlers import DirectTriggers, describe_error
 from duetime.jobs.port import TriggerHandler
 from duetime.jobs.scope import APP_SCOPES
 from duetime.jobs.sql_store import SqlJobStore
+from duetime.metrics import Sampler
 from duetime.settings import Settings
 from duetime.sidecar.apps import App, AppDirectory
 from duetime.sidecar.jobs import SidecarJobs
@@ -95,9 +96,13 @@ class Runtime:
     closers: list[_Closer] = field(default_factory=list)
     pubsub: EmbeddedPubSub | None = None
     """The embedded Dapr pub/sub broker (API roles; `duetime.sidecar.pubsub`)."""
+    sampler: Sampler | None = None
+    """Sets the metrics gauges of what is stored."""
     _maintenance: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        if self.sampler is not None:
+            await self.sampler.start()
         if self.settings.event_relay and self.settings.runs_api:
             # Publishing is the API's: its relay hands each event to its own live streams
             # first. The worker's events (delivered, failed) are in the shared outbox, which
@@ -147,6 +152,8 @@ class Runtime:
                 delay = min(delay * 2, 30.0)
 
     async def close(self) -> None:
+        if self.sampler is not None:
+            await self.sampler.stop()
         if self._maintenance is not None:
             self._maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -283,6 +290,7 @@ def bootstrap(settings: Settings) -> Runtime:
         engine=engine,
         # another process may share the outbox: sweep it for what one that died committed
         sweep=None if settings.event_publisher == "embedded" and settings.role == "all" else 5.0,
+        to_broker=broker is not local,
     )
 
     # delivery: rows written with the notification → worker → channels
@@ -328,7 +336,7 @@ def bootstrap(settings: Settings) -> Runtime:
     # reminder jobs, embedded: written with their task (the engine shares its database); the
     # outbox relay only drains intents an earlier version left behind. Dapr: through the
     # outbox, so a task write succeeds while the sidecar is down.
-    relay = SchedulingRelay(engine, scheduler)
+    relay = SchedulingRelay(engine, scheduler, clock=clock)
     scheduling: Scheduling = (
         InlineScheduling(scheduler, job_store)
         if isinstance(scheduler, EmbeddedJobScheduler)
@@ -374,6 +382,11 @@ def bootstrap(settings: Settings) -> Runtime:
         jobs=SidecarJobs(scheduler),
         pubsub=pubsub,
         storage=storage,
+        sampler=Sampler(
+            engine,
+            backend=settings.scheduler if settings.runs_api else None,
+            streams=lambda: hub.clients,
+        ),
     )
     runtime.closers += [*channels.values(), publisher]
     app_channels: dict[str, TriggerHandler] = {}

@@ -147,21 +147,36 @@ def _first_line(exc: Exception) -> str:
 
 
 def _check_grpc_port(settings: Settings) -> None:
-    """Fail with one line, before anything starts, when the Dapr gRPC API's port is taken."""
+    """Fail with one line, before anything starts, when the Dapr gRPC API's port or the
+    metrics port is taken."""
+    if settings.grpc_port and settings.runs_api:
+        _check_port(
+            settings.host,
+            settings.grpc_port,
+            "the Dapr gRPC API",
+            "DUETIME_GRPC_PORT: set it to a free port, or 0 to turn it off",
+        )
+    if settings.metrics_port:
+        _check_port(
+            settings.metrics_host,
+            settings.metrics_port,
+            "metrics",
+            "DUETIME_METRICS_PORT: set it to a free port, or unset it",
+        )
+
+
+def _check_port(host: str, port: int, what: str, fix: str) -> None:
     import socket
 
-    if not settings.grpc_port or not settings.runs_api:
-        return
-    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as grpc binds
         try:
-            probe.bind((settings.host, settings.grpc_port))
+            probe.bind((host, port))
         except OSError as exc:
             why = (exc.strerror or str(exc)).lower()
             raise click.ClickException(
-                f"cannot serve the Dapr gRPC API on {settings.host}:{settings.grpc_port}: "
-                f"{why} (DUETIME_GRPC_PORT: set it to a free port, or 0 to turn it off)"
+                f"cannot serve {what} on {host}:{port}: {why} ({fix})"
             ) from None
 
 

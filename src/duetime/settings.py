@@ -115,6 +115,13 @@ class Settings(BaseSettings):
     """Triggers whose handlers run at once."""
     window_size: int = Field(default=1000, ge=1)
     """Earliest-due jobs held in memory."""
+    metrics_token: str | None = None
+    """Required as `Authorization: Bearer` on `GET /metrics` when set; without it `/metrics`
+    on the main port answers only a loopback `host`."""
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    """Also serve `/metrics` on its own port, on `metrics_host` (no token there)."""
+    metrics_host: str = "127.0.0.1"
+    """Where `metrics_port` listens; loopback by default."""
     log_level: str = "info"
     access_log: bool = True
     """One log line per HTTP request (uvicorn's access log)."""
@@ -224,7 +231,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_public_bind_without_token(self) -> Settings:
-        if not self.api_token and not _is_loopback(self.host):
+        if not self.api_token and not is_loopback(self.host):
             raise ValueError(
                 f"refusing to listen on {self.host} without DUETIME_API_TOKEN: "
                 "set a token, or bind to 127.0.0.1"
@@ -237,7 +244,7 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.data_dir / 'duetime.db'}"
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:

@@ -126,6 +126,7 @@ schedule_outbox = Table(
     ),
     Column("job_name", String(400), nullable=False),
     Column("job", Text),  # JSON job to schedule with overwrite; NULL: delete the job
+    Column("created_us", BigInteger),  # NULL: written before 0009
 )
 
 series = Table(

@@ -43,6 +43,11 @@ class NotificationHub:
         self._by_user[user_id].add(sub)
         return sub
 
+    @property
+    def clients(self) -> int:
+        """Streams open now."""
+        return sum(len(subs) for subs in self._by_user.values())
+
     def close_all(self) -> None:
         """End every stream (the server is stopping); later ones end at once."""
         self._closing = True

@@ -14,6 +14,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Mapping
 
+from duetime import metrics
 from duetime.clock import Clock
 from duetime.delivery.model import (
     Attempt,
@@ -31,6 +32,7 @@ from duetime.events.model import OutgoingEvent, reminder_event
 from duetime.timefmt import from_micros
 
 log = logging.getLogger(__name__)
+_OUTCOMES = {"delivered": "success", "pending": "retry", "dead": "dead_lettered"}
 
 _MAX_SLEEP = 3600.0  # re-check the table at least hourly (rows another replica added)
 
@@ -150,6 +152,9 @@ class DeliveryWorker:
             # The lease runs out and the attempt is made again: at least once.
             log.exception("could not record attempt %d of %s", claimed.attempt, delivery.id)
             return
+        metrics.delivery_attempted(
+            delivery.channel, _OUTCOMES[result.state], (finished_us - started_us) / 1e6
+        )
         if result.event is not None:
             self._on_recorded()
         if result.state == "dead":

@@ -6,13 +6,16 @@ import asyncio
 import contextlib
 import fcntl
 import logging
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from duetime import metrics
 from duetime.clock import Clock
+from duetime.events.model import PublishedEvent
 from duetime.events.port import EventPublisher
 from duetime.events.store import SqlEventStore
 
@@ -39,8 +42,10 @@ class EventRelay:
         engine: AsyncEngine | None = None,
         batch: int = 500,
         sweep: float | None = None,
+        to_broker: bool = False,
     ) -> None:
         self._store = store
+        self._to_broker = to_broker  # counted as the `pubsub` channel's deliveries
         self._publisher = publisher
         self._clock = clock
         self._engine = engine
@@ -71,9 +76,22 @@ class EventRelay:
                 events = await self._store.sequence_pending(self._batch)
                 if not events:
                     return total
-                await self._publisher.publish(events)
+                await self._publish(events)
                 await self._store.mark_published([e.seq for e in events], self._clock.now_micros())
                 total += len(events)
+
+    async def _publish(self, events: list[PublishedEvent]) -> None:
+        if not self._to_broker:
+            await self._publisher.publish(events)
+            return
+        started = time.perf_counter()
+        try:
+            await self._publisher.publish(events)
+        except Exception:
+            metrics.deliveries.labels("pubsub", "retry").inc(len(events))
+            raise
+        metrics.deliveries.labels("pubsub", "success").inc(len(events))
+        metrics.delivery_duration.labels("pubsub").observe(time.perf_counter() - started)
 
     async def _run(self) -> None:
         delay = 0.1

@@ -39,6 +39,7 @@ from urllib.parse import quote
 
 import httpx
 
+from duetime import metrics
 from duetime.clock import Clock, SystemClock
 from duetime.db.batch import Batcher
 from duetime.jobs.handlers import HandlerRegistry, describe_error, replay_dead_letter
@@ -402,6 +403,7 @@ class DaprJobScheduler(JobScheduler):
         )
         error: str | None = None
         answer = Answer.DELIVERED
+        metrics.trigger_started("dapr", trigger)
         try:
             answer = await self._handlers.deliver(trigger)
         except Exception as exc:
@@ -413,6 +415,7 @@ class DaprJobScheduler(JobScheduler):
             now_us=self._clock.now_micros(),
             app_not_found=answer is Answer.APP_NOT_FOUND,
         )
+        metrics.trigger_settled("dapr", outcome, answer, error)
         await self._outcomes.submit(outcome)
         if outcome.dead_letter is not None:
             log.error("job %r gave up after %d attempts", name, outcome.dead_letter.attempts)

@@ -20,6 +20,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 
+from duetime import metrics
 from duetime.clock import Clock, SystemClock
 from duetime.db.batch import Batcher
 from duetime.jobs.handlers import HandlerRegistry, describe_error, replay_dead_letter
@@ -260,6 +261,7 @@ class EmbeddedJobScheduler(JobScheduler):
                     attempt=row.attempt + 1,
                     late=row.tick_us < self._started_us and row.created_us < self._started_us,
                 )
+                metrics.trigger_started("embedded", trigger)
                 answer, error = await self._deliver(trigger)
             outcome = settle(
                 row,
@@ -267,6 +269,7 @@ class EmbeddedJobScheduler(JobScheduler):
                 now_us=self._clock.now_micros(),
                 app_not_found=answer is Answer.APP_NOT_FOUND,
             )
+            metrics.trigger_settled("embedded", outcome, answer, error)
             applied = await self._committer.submit(outcome)
             if outcome.dead_letter is not None:
                 log.error("job %r gave up after %d attempts", name, outcome.dead_letter.attempts)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from sqlalchemy import delete, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from duetime.clock import Clock, SystemClock
 from duetime.db.helpers import Transaction, chunks
 from duetime.db.tables import schedule_outbox as o_table
 from duetime.jobs import Job, JobScheduler, ScheduleError
@@ -27,16 +28,29 @@ class SchedulingRelay:
     When the scheduler fails (a Dapr sidecar that is down), it retries with backoff until it
     takes, so no reminder is lost and no user request waits on the scheduler."""
 
-    def __init__(self, engine: AsyncEngine, scheduler: JobScheduler, *, batch: int = 1000) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        scheduler: JobScheduler,
+        *,
+        batch: int = 1000,
+        clock: Clock | None = None,
+    ) -> None:
         self._engine = engine
+        self._clock = clock or SystemClock()
         self._scheduler = scheduler
         self._batch = batch
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     async def write(self, tx: Transaction, intents: Sequence[Intent]) -> None:
+        now_us = self._clock.now_micros()
         values = [
-            {"job_name": i.job_name, "job": None if i.job is None else json.dumps(i.job)}
+            {
+                "job_name": i.job_name,
+                "job": None if i.job is None else json.dumps(i.job),
+                "created_us": now_us,
+            }
             for i in intents
         ]
         for chunk in chunks(values):

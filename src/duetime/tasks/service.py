@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from duetime import metrics
 from duetime.clock import Clock
 from duetime.events.model import TaskEventKind, task_event
 from duetime.jobs import Job, JobScheduler, Trigger
@@ -508,6 +509,7 @@ class TaskService:
         if result == "early":
             raise ReminderNotDue(f"reminder {data['reminder_id']} is not due yet")
         if result in ("delivered", "late"):
+            metrics.delivery_attempted("inbox", "success")
             self._on_fire()
         log.debug("reminder %s: %s", data["reminder_id"], result)
 
