@@ -68,20 +68,17 @@ def _run(settings: Settings) -> None:
 
     from duetime.app import create_app
     from duetime.db.engine import prepare, safe_url
+    from duetime.logs import configure as configure_logging
     from duetime.server import StoppableServer
 
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per trigger is noise
-    logging.getLogger("aiokafka").setLevel(logging.ERROR)  # retries while a broker starts
+    redactor = configure_logging(settings)
     try:
         app = create_app(settings, serve_grpc=True)
     except OSError as exc:
         raise click.ClickException(_storage_problem(settings, exc)) from None
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+    redactor.add(app.state.runtime.jwt_secret)
     url = settings.resolved_database_url()
     try:
         _check_grpc_port(settings)
@@ -100,11 +97,16 @@ def _run(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=None,  # uvicorn's loggers propagate to duetime's handler (logs.py)
         access_log=settings.access_log,
         timeout_graceful_shutdown=10,  # a backstop: requests still open then are cancelled
     )
     hub = app.state.runtime.hub
-    StoppableServer(config, on_exit=hub.close_all, banner=_banner(settings)).run()
+    # with JSON logs, the banner is a log line too: every line of output is JSON
+    announce = logging.getLogger("duetime").info if settings.log_format == "json" else None
+    StoppableServer(
+        config, on_exit=hub.close_all, banner=_banner(settings), announce=announce
+    ).run()
 
 
 def _banner(settings: Settings) -> str:

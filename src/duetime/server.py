@@ -13,19 +13,25 @@ import uvicorn
 
 
 class StoppableServer(uvicorn.Server):
-    """`banner` is printed to stdout once the port accepts connections."""
+    """`banner` is announced (printed to stdout by default) once the port accepts
+    connections."""
 
     def __init__(
-        self, config: uvicorn.Config, on_exit: Callable[[], None], banner: str = ""
+        self,
+        config: uvicorn.Config,
+        on_exit: Callable[[], None],
+        banner: str = "",
+        announce: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__(config)
         self._on_exit = on_exit
         self._banner = banner
+        self._announce = announce or (lambda text: print(text, file=sys.stdout, flush=True))
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self.started and not self.should_exit and self._banner:
-            print(self._banner, file=sys.stdout, flush=True)
+            self._announce(self._banner)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         try:

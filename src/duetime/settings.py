@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     """Where `metrics_port` listens; loopback by default."""
     log_level: str = "info"
+    log_format: Literal["text", "json"] = "text"
+    """`json`: one JSON object per line (time, level, logger, message, trace and span ids,
+    job / task_id / delivery_id); secrets are redacted either way."""
     access_log: bool = True
     """One log line per HTTP request (uvicorn's access log)."""
 

@@ -14,7 +14,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Mapping
 
-from duetime import metrics
+from duetime import logs, metrics
 from duetime.clock import Clock
 from duetime.delivery.model import (
     Attempt,
@@ -129,6 +129,7 @@ class DeliveryWorker:
 
     async def _attempt(self, claimed: Claimed) -> None:
         delivery = claimed.delivery
+        logs.note(delivery_id=delivery.id)
         channel = self._channels.get(delivery.channel)
         started_us = self._clock.now_micros()
         if channel is None:

@@ -39,7 +39,7 @@ from urllib.parse import quote
 
 import httpx
 
-from duetime import metrics
+from duetime import logs, metrics
 from duetime.clock import Clock, SystemClock
 from duetime.db.batch import Batcher
 from duetime.jobs.handlers import HandlerRegistry, describe_error, replay_dead_letter
@@ -381,6 +381,7 @@ class DaprJobScheduler(JobScheduler):
         return key
 
     async def _settle(self, name: str, data: JSON) -> bool:
+        logs.note(job=name)  # this request's task
         while (settled := self._sending.get(name)) is not None:
             # daprd can fire before it answers the schedule call, and a failed batch is
             # undone: wait for the call to settle, then read the mirror

@@ -20,7 +20,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 
-from duetime import metrics
+from duetime import logs, metrics
 from duetime.clock import Clock, SystemClock
 from duetime.db.batch import Batcher
 from duetime.jobs.handlers import HandlerRegistry, describe_error, replay_dead_letter
@@ -250,6 +250,7 @@ class EmbeddedJobScheduler(JobScheduler):
     async def _attempt(self, row: StoredJob) -> None:
         assert self._slots is not None and self._committer is not None
         name = row.job.name
+        logs.note(job=name)
         try:
             async with self._slots:
                 fired_us = self._clock.now_micros()
