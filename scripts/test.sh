@@ -34,6 +34,11 @@ export DUETIME_KAFKA_LIBS
 DUETIME_HELM_BIN=$(./scripts/build-helm.sh)
 export DUETIME_HELM_BIN
 
+# promtool (Prometheus 3.16.0) built from the Go module proxy (cached outside the work tree;
+# ~19 min cold, instant warm). tests/deploy/test_monitoring.py checks the alerts with it.
+DUETIME_PROMTOOL_BIN=$(./scripts/build-promtool.sh)
+export DUETIME_PROMTOOL_BIN
+
 # duetime and the Python test tools into .venv (it holds all scripts/run.sh would install).
 ./scripts/install-venv.sh test
 
