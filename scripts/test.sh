@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the tests need on a fresh machine (PostgreSQL, Redis and Chromium from
-# Debian, daprd, scheduler and helm built from the Go module proxy, Kafka's jars from Maven
-# Central, the Python test tools), then runs every test tier.
+# Debian; daprd, scheduler, helm and promtool built from the Go module proxy; Kafka's jars from
+# Maven Central; the Python test and benchmark tools), then runs every test tier.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -91,6 +91,23 @@ http_duration = Histogram(
 )
 
 
+TRIGGER_OUTCOMES = ("success", "retry", "dead_lettered", "app_not_found", "dropped")
+DELIVERY_OUTCOMES = ("success", "retry", "failed", "dead_lettered")
+CHANNELS = ("inbox", "webhook", "email", "pubsub")
+
+
+def prime(backend: str | None) -> None:
+    """Create every labelled counter at 0, so the first event is a step `increase()` sees
+    (a series that appears at 1 has no step)."""
+    if backend is not None:
+        for outcome in TRIGGER_OUTCOMES:
+            triggers.labels(backend, outcome)
+        trigger_lateness.labels(backend)
+    for channel in CHANNELS:
+        for outcome in DELIVERY_OUTCOMES:
+            deliveries.labels(channel, outcome)
+
+
 def trigger_started(backend: str, trigger: Trigger) -> None:
     if trigger.attempt == 1:  # a retry's wait is the failure policy's, not lateness
         seconds = (trigger.fired_at - trigger.scheduled_at).total_seconds()
@@ -139,6 +156,7 @@ class Sampler:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        prime(self._backend)
         self._task = asyncio.create_task(self._run(), name="duetime-metrics-sampler")
 
     async def stop(self) -> None:
