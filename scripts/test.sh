@@ -40,7 +40,7 @@ DUETIME_PROMTOOL_BIN=$(./scripts/build-promtool.sh)
 export DUETIME_PROMTOOL_BIN
 
 # duetime and the Python test tools into .venv (it holds all scripts/run.sh would install).
-./scripts/install-venv.sh test
+./scripts/install-venv.sh test,bench
 
 .venv/bin/ruff check src tests bench
 .venv/bin/ruff format --check src tests bench
