@@ -102,5 +102,7 @@ class JsonBodies:
         if scope["type"] == "http" and scope["path"].startswith(self.prefix):
             headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
             headers.append((b"content-type", b"application/json"))
-            scope = {**scope, "headers": headers}
+            # in place, not a copy: the middlewares outside read the route the router puts
+            # into this scope (metrics and traces by route template)
+            scope["headers"] = headers
         await self.app(scope, receive, send)
