@@ -24,6 +24,7 @@ from duetime.api.pubsub import dead_events_router, subscriber_router
 from duetime.api.series import me_router, series_router
 from duetime.api.sidecar_meta import RUNTIME_VERSION, StaticInventory, sidecar_meta_router
 from duetime.api.tasks import task_router
+from duetime.api.tracing import HttpTracing
 from duetime.api.triggers import trigger_router
 from duetime.bootstrap import Runtime, bootstrap
 from duetime.db.engine import safe_url
@@ -87,6 +88,8 @@ def create_app(
     app.add_middleware(JsonBodies, prefix="/api/")
     app.add_middleware(BodyLimit, prefix="/api/", max_bytes=MAX_API_BODY)
     app.add_middleware(RejectNul)
+    if runtime.tracing is not None:
+        app.add_middleware(HttpTracing, tracing=runtime.tracing)
     app.add_middleware(HttpMetrics)  # outermost: it times and counts every answer
     if settings.runs_api:
         app.include_router(publish_router())  # first: the hottest path, matched soonest

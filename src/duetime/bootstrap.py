@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
 
+from opentelemetry.trace import TracerProvider
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from duetime.api.deps import TriggerSink
@@ -56,6 +57,8 @@ from duetime.tasks.relay import SchedulingRelay
 from duetime.tasks.scheduling import InlineScheduling, Scheduling
 from duetime.tasks.service import MAINTENANCE_JOB, TaskService
 from duetime.tasks.store import SqlTaskStore
+from duetime.tracing import Tracing
+from duetime.tracing import configure as configure_tracing
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +101,8 @@ class Runtime:
     """The embedded Dapr pub/sub broker (API roles; `duetime.sidecar.pubsub`)."""
     sampler: Sampler | None = None
     """Sets the metrics gauges of what is stored."""
+    tracing: Tracing | None = None
+    """The spans' tracer (`duetime.tracing`); None when tracing is off."""
     _maintenance: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -242,7 +247,10 @@ def app_channel(settings: Settings, app: App) -> HttpAppChannel | GrpcAppChannel
     )
 
 
-def bootstrap(settings: Settings) -> Runtime:
+def bootstrap(settings: Settings, *, tracer_provider: TracerProvider | None = None) -> Runtime:
+    """`tracer_provider`: where the spans go (tests bring an SDK provider with an in-memory
+    exporter); by default the one the `OTEL_*` variables set up, once per process, if any."""
+    tracing = Tracing(tracer_provider) if tracer_provider is not None else configure_tracing()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     apps = AppDirectory.from_settings(settings)
     clock = SystemClock()
@@ -258,7 +266,7 @@ def bootstrap(settings: Settings) -> Runtime:
             timeout=settings.dapr_timeout,
         )
         scheduler = dapr = DaprJobScheduler(
-            job_store, sidecar, clock=clock, namespace=settings.namespace
+            job_store, sidecar, clock=clock, namespace=settings.namespace, tracing=tracing
         )
         trigger_sink: TriggerSink = dapr
     else:
@@ -267,6 +275,7 @@ def bootstrap(settings: Settings) -> Runtime:
             clock=clock,
             max_concurrency=settings.max_concurrency,
             window_size=settings.window_size,
+            tracing=tracing,
         )
         trigger_sink = DirectTriggers(embedded.handlers, clock, settings.namespace)
     policy = retry_policy(settings)
@@ -320,6 +329,7 @@ def bootstrap(settings: Settings) -> Runtime:
         policy,
         concurrency=settings.delivery_concurrency,
         on_recorded=event_relay.kick,
+        tracing=tracing,
     )
     delivery = DeliveryService(
         delivery_store,
@@ -351,7 +361,7 @@ def bootstrap(settings: Settings) -> Runtime:
         misfire_grace_us=settings.misfire_grace // timedelta(microseconds=1),
         skip_missed=settings.misfire_policy == "missed",
     )
-    tasks = TaskService(store, clock, on_events=event_relay.kick, on_fire=fired)
+    tasks = TaskService(store, clock, on_events=event_relay.kick, on_fire=fired, tracing=tracing)
     retention = timedelta(days=settings.retention_days)
 
     async def maintenance(_: Trigger) -> None:
@@ -387,6 +397,7 @@ def bootstrap(settings: Settings) -> Runtime:
             backend=settings.scheduler if settings.runs_api else None,
             streams=lambda: hub.clients,
         ),
+        tracing=tracing,
     )
     runtime.closers += [*channels.values(), publisher]
     app_channels: dict[str, TriggerHandler] = {}
@@ -397,7 +408,7 @@ def bootstrap(settings: Settings) -> Runtime:
         app_channels[app.app_id] = channel
         runtime.closers.append(channel)
     scheduler.add_handler(APP_SCOPES, AppTriggers(app_channels))
-    scheduler.add_handler(REMINDER_JOB_PREFIX, tasks.on_reminder)
+    scheduler.add_handler(REMINDER_JOB_PREFIX, tasks.reminder_handler)
     scheduler.add_handler(MAINTENANCE_JOB, maintenance)
     runtime.closers.append(_Disposer(engine))  # last: a worker has no job store to do it
     return runtime

@@ -57,7 +57,8 @@ async def _versions_and_tables(url: str) -> tuple[list[str], set[str]]:
     return versions, names
 
 
-APP_HEAD = "0009"  # the head of the app's own migrations
+JOBS_HEAD = "0010"  # the head of the `jobs` branch
+APP_HEAD = "0011"  # the head of the app's own migrations
 
 
 async def test_an_app_database_at_0007_gets_the_count(url: str) -> None:
@@ -72,7 +73,7 @@ async def test_an_app_database_at_0007_gets_the_count(url: str) -> None:
     assert row is not None and row.fired == 5
     assert (row.app_not_found, row.app_not_found_us) == (0, None)
     versions, _ = await _versions_and_tables(url)
-    assert versions == ["0008", APP_HEAD]
+    assert versions == [JOBS_HEAD, APP_HEAD]
 
 
 async def test_a_jobs_only_database_gets_the_count_and_no_other_table(url: str) -> None:
@@ -85,7 +86,7 @@ async def test_a_jobs_only_database_gets_the_count_and_no_other_table(url: str) 
         await store.close()
     assert row is not None and (row.app_not_found, row.app_not_found_us) == (0, None)
     versions, names = await _versions_and_tables(url)
-    assert versions == ["0008"]
+    assert versions == [JOBS_HEAD]
     assert names == {"alembic_version", "jobs", "job_dead_letters"}
 
     engine = create_engine(url)  # the app opens it one day: the rest of the schema joins
@@ -94,4 +95,4 @@ async def test_a_jobs_only_database_gets_the_count_and_no_other_table(url: str) 
     finally:
         await engine.dispose()
     versions, names = await _versions_and_tables(url)
-    assert versions == ["0008", APP_HEAD] and "tasks" in names
+    assert versions == [JOBS_HEAD, APP_HEAD] and "tasks" in names

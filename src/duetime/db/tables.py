@@ -39,6 +39,8 @@ jobs = Table(
     # triggers the app answered 404 under DUETIME_APP_404=success (migration 0008)
     Column("app_not_found", Integer, nullable=False, server_default="0"),
     Column("app_not_found_us", BigInteger),
+    # the W3C trace context the job was scheduled in (duetime.tracing; migration 0010)
+    Column("trace_context", Text),
     Index("ix_jobs_next_fire", "next_fire_us", "name"),
 )
 
@@ -192,6 +194,7 @@ deliveries = Table(
     Column("delivered_us", BigInteger),
     Column("last_error", Text),
     Column("replays", Integer, nullable=False),
+    Column("trace_context", Text),  # the fire's W3C trace context (duetime.tracing; 0011)
     UniqueConstraint("notification_id", "channel", name="uq_deliveries_notification_channel"),
     Index("ix_deliveries_due", "state", "next_attempt_us"),
     Index("ix_deliveries_user", "user_id", "created_us", "id"),

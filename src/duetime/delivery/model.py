@@ -89,6 +89,8 @@ class Delivery:
     delivered_us: int | None
     last_error: str | None
     replays: int
+    trace_context: str | None = None
+    """The trace context of the fire that wrote it (`duetime.tracing`), or None."""
 
 
 @dataclass(frozen=True)

@@ -68,13 +68,15 @@ def due_event(note: Mapping[str, Any]) -> OutgoingEvent:
 
 @dataclass(frozen=True)
 class Due:
-    """A `reminder.due` to fan out: whose, for which notification, fired when, and the
-    CloudEvent that each channel sends."""
+    """A `reminder.due` to fan out: whose, for which notification, fired when, the
+    CloudEvent that each channel sends, and the trace context of its fire (each delivery
+    attempt's span is a child of it)."""
 
     notification_id: str
     user_id: str
     fired_us: int
     body: Mapping[str, Any]
+    trace_context: str | None = None
 
 
 async def write_deliveries(
@@ -117,6 +119,7 @@ async def write_deliveries(
                     "created_us": due.fired_us,
                     "updated_us": due.fired_us,
                     "replays": 0,
+                    "trace_context": due.trace_context,
                 }
             )
     insert = upsert_insert(conn, d_table).on_conflict_do_nothing(
@@ -142,7 +145,7 @@ class DeliveryOutbox:
         await write_events(conn, events, max(n["fired_us"] for n in notes))
         if self._fan_out:
             dues = [
-                Due(n["id"], n["user_id"], n["fired_us"], e.body)
+                Due(n["id"], n["user_id"], n["fired_us"], e.body, n.get("trace_context"))
                 for n, e in zip(notes, events, strict=True)
             ]
             await write_deliveries(conn, dues, self._policy, email_available=self._email_available)

@@ -306,6 +306,7 @@ def _delivery(r: Row[Any]) -> Delivery:
         delivered_us=r.delivered_us,
         last_error=r.last_error,
         replays=r.replays,
+        trace_context=r.trace_context,
     )
 
 

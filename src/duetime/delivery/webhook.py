@@ -10,6 +10,7 @@ from duetime.delivery.http1 import Http1Client, HttpError, HttpTimeout
 from duetime.delivery.model import Claimed, Outcome
 from duetime.delivery.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
 from duetime.delivery.ssrf import UnsafeTarget, check_target
+from duetime.tracing import inject
 
 _RETRYABLE = {408, 425, 429}
 MAX_RETRY_AFTER = 3600.0
@@ -20,7 +21,8 @@ class WebhookChannel:
 
     Headers: `Idempotency-Key` (the delivery id: the same on retries and replays),
     `duetime-event-id`, `duetime-attempt`, `duetime-timestamp` and `duetime-signature`
-    (see `duetime.delivery.signing`). 2xx is delivered; 408, 425, 429 and 5xx, timeouts and
+    (see `duetime.delivery.signing`); `traceparent` and `tracestate` (W3C Trace Context) of
+    the attempt's span when it is traced. 2xx is delivered; 408, 425, 429 and 5xx, timeouts and
     connection errors are retried (honouring `Retry-After` seconds); redirects and other
     statuses are permanent failures. The target is checked for SSRF before each attempt and
     called on the very address that was checked (no second lookup); for https the
@@ -63,6 +65,7 @@ class WebhookChannel:
             TIMESTAMP_HEADER: str(timestamp),
             SIGNATURE_HEADER: signature(claimed.secret, timestamp, body),
         }
+        inject(headers)
         try:
             answer = await self._client.post(
                 scheme=target.scheme,

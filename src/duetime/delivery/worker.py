@@ -14,6 +14,8 @@ import logging
 from collections import deque
 from collections.abc import Callable, Mapping
 
+from opentelemetry.trace import SpanKind
+
 from duetime import logs, metrics
 from duetime.clock import Clock
 from duetime.delivery.model import (
@@ -30,6 +32,7 @@ from duetime.delivery.port import Channel
 from duetime.delivery.store import Result, SqlDeliveryStore
 from duetime.events.model import OutgoingEvent, reminder_event
 from duetime.timefmt import from_micros
+from duetime.tracing import Attributes, Tracing, set_error
 
 log = logging.getLogger(__name__)
 _OUTCOMES = {"delivered": "success", "pending": "retry", "dead": "dead_lettered"}
@@ -48,8 +51,12 @@ class DeliveryWorker:
         concurrency: int = 100,
         on_recorded: Callable[[], None] = lambda: None,
         rand: Callable[[], float] = system_random,
+        tracing: Tracing | None = None,
     ) -> None:
+        """`tracing`: a span per attempt, a child of the fire that wrote the delivery (None:
+        tracing is off)."""
         self._store = store
+        self._tracing = tracing
         self._channels = dict(channels)
         self._clock = clock
         self._policy = policy
@@ -130,21 +137,26 @@ class DeliveryWorker:
     async def _attempt(self, claimed: Claimed) -> None:
         delivery = claimed.delivery
         logs.note(delivery_id=delivery.id)
-        channel = self._channels.get(delivery.channel)
         started_us = self._clock.now_micros()
-        if channel is None:
-            outcome = Outcome(False, error=f"the {delivery.channel} channel is not configured")
+        if self._tracing is None:
+            outcome = await self._send(claimed)
         else:
-            try:
-                async with asyncio.timeout(self._policy.attempt_timeout):
-                    outcome = await channel.send(claimed)
-            except TimeoutError:
-                outcome = Outcome(
-                    False, error=f"attempt timed out after {self._policy.attempt_timeout:g} s"
-                )
-            except Exception as exc:  # an adapter bug must not stop the worker
-                log.exception("channel %s failed on delivery %s", delivery.channel, delivery.id)
-                outcome = Outcome(False, error=f"{type(exc).__name__}: {exc}")
+            attributes: Attributes = {
+                "duetime.delivery.id": delivery.id,
+                "duetime.delivery.channel": delivery.channel,
+                "duetime.delivery.attempt": claimed.attempt,
+            }
+            with self._tracing.span(
+                "duetime.delivery.attempt",
+                attributes,
+                kind=SpanKind.CLIENT,
+                parent=delivery.trace_context,
+            ) as span:
+                outcome = await self._send(claimed)
+                if outcome.http_status is not None:
+                    span.set_attribute("http.response.status_code", outcome.http_status)
+                if not outcome.ok:
+                    set_error(span, outcome.error or "failed")
         finished_us = self._clock.now_micros()
         result = self.judge(claimed, outcome, started_us, finished_us)
         try:
@@ -166,6 +178,22 @@ class DeliveryWorker:
                 claimed.attempt,
                 outcome.error,
             )
+
+    async def _send(self, claimed: Claimed) -> Outcome:
+        delivery = claimed.delivery
+        channel = self._channels.get(delivery.channel)
+        if channel is None:
+            return Outcome(False, error=f"the {delivery.channel} channel is not configured")
+        try:
+            async with asyncio.timeout(self._policy.attempt_timeout):
+                return await channel.send(claimed)
+        except TimeoutError:
+            return Outcome(
+                False, error=f"attempt timed out after {self._policy.attempt_timeout:g} s"
+            )
+        except Exception as exc:  # an adapter bug must not stop the worker
+            log.exception("channel %s failed on delivery %s", delivery.channel, delivery.id)
+            return Outcome(False, error=f"{type(exc).__name__}: {exc}")
 
     def judge(
         self, claimed: Claimed, outcome: Outcome, started_us: int, finished_us: int

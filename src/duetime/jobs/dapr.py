@@ -42,7 +42,13 @@ import httpx
 from duetime import logs, metrics
 from duetime.clock import Clock, SystemClock
 from duetime.db.batch import Batcher
-from duetime.jobs.handlers import HandlerRegistry, describe_error, replay_dead_letter
+from duetime.jobs.handlers import (
+    HandlerRegistry,
+    describe_error,
+    replay_dead_letter,
+    trigger_ended,
+    trigger_span,
+)
 from duetime.jobs.lifecycle import new_row, settle
 from duetime.jobs.model import (
     JSON,
@@ -60,6 +66,7 @@ from duetime.jobs.schedule import ScheduleError
 from duetime.jobs.scope import from_dapr_name, to_dapr_name
 from duetime.jobs.store import JobStore, Outcome, StoredJob
 from duetime.timefmt import format_rfc3339, from_micros
+from duetime.tracing import Tracing, current
 
 log = logging.getLogger(__name__)
 
@@ -184,8 +191,11 @@ class DaprJobScheduler(JobScheduler):
         late_after: timedelta = timedelta(seconds=1),
         concurrency: int = 32,
         namespace: str = "default",
+        tracing: Tracing | None = None,
     ) -> None:
+        """`tracing`: a span per trigger attempt (None: tracing is off)."""
         self._namespace = namespace
+        self._tracing = tracing
         self._store = store
         self._sidecar = sidecar
         self._clock = clock or SystemClock()
@@ -261,12 +271,12 @@ class DaprJobScheduler(JobScheduler):
             after = batch[-1].key
 
     # -- jobs ------------------------------------------------------------------------------
-    def _row(self, job: Job, now_us: int) -> StoredJob:
+    def _row(self, job: Job, now_us: int, trace_context: str | None) -> StoredJob:
         check_job_name(to_dapr_name(job.name))  # daprd's rule, answered before daprd is asked
-        return new_row(job, now_us)
+        return new_row(job, now_us, trace_context)
 
     async def schedule(self, job: Job, *, overwrite: bool = False) -> JobState:
-        row = self._row(job, self._clock.now_micros())
+        row = self._row(job, self._clock.now_micros(), current())
         old = await self._store.get(job.name) if overwrite else None
         await self._store.insert([row], overwrite=overwrite)
         settled = self._sending[job.name] = asyncio.Event()
@@ -285,7 +295,8 @@ class DaprJobScheduler(JobScheduler):
         if len(set(names)) != len(names):
             raise ValueError("a batch names the same job more than once")
         now_us = self._clock.now_micros()
-        rows = [self._row(job, now_us) for job in jobs]
+        trace_context = current()
+        rows = [self._row(job, now_us, trace_context) for job in jobs]
         old: dict[str, StoredJob | None] = {}
         if overwrite:
             for name in names:
@@ -402,14 +413,13 @@ class DaprJobScheduler(JobScheduler):
             attempt=row.attempt + 1,
             late=now_us - row.tick_us > self._late_after_us,
         )
-        error: str | None = None
-        answer = Answer.DELIVERED
         metrics.trigger_started("dapr", trigger)
-        try:
-            answer = await self._handlers.deliver(trigger)
-        except Exception as exc:
-            error = describe_error(exc)
-            log.warning("job %r attempt %d failed: %s", name, trigger.attempt, error)
+        if self._tracing is None:
+            answer, error = await self._deliver(trigger)
+        else:
+            with trigger_span(self._tracing, trigger, row.trace_context, "dapr") as span:
+                answer, error = await self._deliver(trigger)
+                trigger_ended(span, answer, error)
         outcome = settle(
             row,
             error=error,
@@ -423,6 +433,15 @@ class DaprJobScheduler(JobScheduler):
         elif error is not None:
             raise TriggerFailed(error)
         return answer is not Answer.NO_HANDLER
+
+    async def _deliver(self, trigger: Trigger) -> tuple[Answer, str | None]:
+        """Run the handler: its answer, or the failure's description."""
+        try:
+            return await self._handlers.deliver(trigger), None
+        except Exception as exc:
+            error = describe_error(exc)
+            log.warning("job %r attempt %d failed: %s", trigger.name, trigger.attempt, error)
+            return Answer.DELIVERED, error
 
     # -- dead letters ----------------------------------------------------------------------
     async def dead_letters(

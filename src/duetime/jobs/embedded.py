@@ -23,13 +23,20 @@ from collections.abc import Sequence
 from duetime import logs, metrics
 from duetime.clock import Clock, SystemClock
 from duetime.db.batch import Batcher
-from duetime.jobs.handlers import HandlerRegistry, describe_error, replay_dead_letter
+from duetime.jobs.handlers import (
+    HandlerRegistry,
+    describe_error,
+    replay_dead_letter,
+    trigger_ended,
+    trigger_span,
+)
 from duetime.jobs.lifecycle import new_row, settle
 from duetime.jobs.model import Answer, DeadLetter, Job, JobExistsError, JobState, Trigger
 from duetime.jobs.port import JobScheduler, TriggerHandler
 from duetime.jobs.store import JobStore, Outcome, StoredJob
 from duetime.jobs.window import DueWindow
 from duetime.timefmt import from_micros
+from duetime.tracing import Tracing, current
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +49,11 @@ class EmbeddedJobScheduler(JobScheduler):
         clock: Clock | None = None,
         max_concurrency: int = 100,
         window_size: int = 1000,
+        tracing: Tracing | None = None,
     ) -> None:
+        """`tracing`: a span per trigger attempt (None: tracing is off)."""
         self._store = store
+        self._tracing = tracing
         self._clock = clock or SystemClock()
         self._handlers = HandlerRegistry()
         self._max_concurrency = max_concurrency
@@ -105,7 +115,7 @@ class EmbeddedJobScheduler(JobScheduler):
 
     # -- jobs ------------------------------------------------------------------------------
     async def schedule(self, job: Job, *, overwrite: bool = False) -> JobState:
-        row = new_row(job, self._clock.now_micros())
+        row = new_row(job, self._clock.now_micros(), current())
         # concurrent calls share one transaction (one commit, one fsync on SQLite)
         stored = await self._inserts.submit((row, overwrite))
         if isinstance(stored, Exception):
@@ -121,19 +131,27 @@ class EmbeddedJobScheduler(JobScheduler):
         if len(set(names)) != len(names):
             raise ValueError("a batch names the same job more than once")
         now_us = self._clock.now_micros()
-        rows = [new_row(job, now_us) for job in jobs]
+        trace_context = current()
+        rows = [new_row(job, now_us, trace_context) for job in jobs]
         await self._store.insert(rows, overwrite=overwrite)
         self._supersede(names)
         for row in rows:
             self._note(row.job.name, row)
 
     # -- jobs a caller writes in its own transaction --------------------------------------
-    def rows_for(self, jobs: Sequence[Job]) -> list[StoredJob]:
+    def rows_for(
+        self, jobs: Sequence[Job], trace_contexts: Sequence[str | None] | None = None
+    ) -> list[StoredJob]:
         """Validate `jobs` (raises `ScheduleError`) into rows that a caller stores itself, in
         its own transaction on this engine's database (`SqlJobStore.write_in`), overwriting;
-        it then reports the commit with `committed`."""
+        it then reports the commit with `committed`. `trace_contexts`: the trace context of
+        each job (default: the current one)."""
         now_us = self._clock.now_micros()
-        return [new_row(job, now_us) for job in jobs]
+        if trace_contexts is None:
+            trace_contexts = [current()] * len(jobs)
+        return [
+            new_row(job, now_us, context) for job, context in zip(jobs, trace_contexts, strict=True)
+        ]
 
     def committed(self, rows: Sequence[StoredJob], deleted: Sequence[str]) -> None:
         """A caller committed `rows` (overwriting) and deleted the jobs `deleted`. Call it in
@@ -263,7 +281,12 @@ class EmbeddedJobScheduler(JobScheduler):
                     late=row.tick_us < self._started_us and row.created_us < self._started_us,
                 )
                 metrics.trigger_started("embedded", trigger)
-                answer, error = await self._deliver(trigger)
+                if self._tracing is None:
+                    answer, error = await self._deliver(trigger)
+                else:
+                    with trigger_span(self._tracing, trigger, row.trace_context, "embedded") as s:
+                        answer, error = await self._deliver(trigger)
+                        trigger_ended(s, answer, error)
             outcome = settle(
                 row,
                 error=error,

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
+
+from opentelemetry.trace import Span, SpanKind
 
 from duetime.clock import Clock
 from duetime.jobs.model import JSON, Answer, JobNotFoundError, Trigger
 from duetime.jobs.scope import from_dapr_name
+from duetime.tracing import Attributes, Tracing, set_error
 
 if TYPE_CHECKING:
     from duetime.jobs.store import JobStore
@@ -91,3 +96,33 @@ async def replay_dead_letter(
         )
         raise
     await store.delete_dead_letter(dead_letter_id)
+
+
+@contextmanager
+def trigger_span(
+    tracing: Tracing, trigger: Trigger, trace_context: str | None, backend: str
+) -> Iterator[Span]:
+    """The span of one attempt of `trigger`: a child of the span its job was scheduled in
+    (`trace_context`), and linked to it; without one, of the current span."""
+    attributes: Attributes = {
+        "duetime.job.name": trigger.name,
+        "duetime.job.attempt": trigger.attempt,
+        "duetime.job.lateness_ms": trigger.lateness / timedelta(milliseconds=1),
+        "duetime.job.late": trigger.late,
+        "duetime.jobs.backend": backend,
+    }
+    with tracing.span(
+        "duetime.job.trigger",
+        attributes,
+        kind=SpanKind.CONSUMER,
+        parent=trace_context,
+        link=True,
+    ) as span:
+        yield span
+
+
+def trigger_ended(span: Span, answer: Answer | None, error: str | None) -> None:
+    if error is not None:
+        set_error(span, error)
+    elif answer is not None:
+        span.set_attribute("duetime.job.answer", answer.value)

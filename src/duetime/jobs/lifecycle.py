@@ -17,8 +17,9 @@ def new_generation() -> int:
     return int.from_bytes(os.urandom(8)) >> 2  # 62 random bits
 
 
-def new_row(job: Job, now_us: int) -> StoredJob:
-    """Validate `job` (raises `ScheduleError`) and build its first stored state."""
+def new_row(job: Job, now_us: int, trace_context: str | None = None) -> StoredJob:
+    """Validate `job` (raises `ScheduleError`) and build its first stored state, scheduled
+    in the trace context `trace_context`."""
     plan = plan_job(job, from_micros(now_us))
     first = to_micros(plan.first_fire_at)
     return StoredJob(
@@ -31,6 +32,7 @@ def new_row(job: Job, now_us: int) -> StoredJob:
         fired=0,
         expires_us=None if plan.expires_at is None else to_micros(plan.expires_at),
         generation=new_generation(),
+        trace_context=trace_context,
     )
 
 

@@ -265,6 +265,7 @@ def _to_values(row: StoredJob) -> dict[str, Any]:
         "generation": row.generation,
         "app_not_found": row.app_not_found,
         "app_not_found_us": row.app_not_found_us,
+        "trace_context": row.trace_context,
     }
 
 
@@ -290,6 +291,7 @@ def _from_row(r: Row[Any]) -> StoredJob:
         generation=r.generation,
         app_not_found=r.app_not_found,
         app_not_found_us=r.app_not_found_us,
+        trace_context=r.trace_context,
     )
 
 

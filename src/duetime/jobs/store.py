@@ -19,7 +19,9 @@ class StoredJob:
     """A job and its firing state. `generation` changes whenever the job is (re)created, so
     the outcome of a trigger of a replaced job is not applied to its successor. `anchor_us`
     is the first fire time: `@every` ticks stay on its grid. `app_not_found` counts the
-    triggers the app answered 404, the last at `app_not_found_us`."""
+    triggers the app answered 404, the last at `app_not_found_us`. `trace_context` is the
+    trace context the job was scheduled in (`duetime.tracing.current`), which its triggers'
+    spans link to."""
 
     job: Job
     created_us: int
@@ -32,6 +34,7 @@ class StoredJob:
     generation: int
     app_not_found: int = 0
     app_not_found_us: int | None = None
+    trace_context: str | None = None
 
     @property
     def key(self) -> tuple[int, str]:

@@ -28,7 +28,8 @@ FireResult = Literal[
 
 FireHook = Callable[[AsyncConnection, list[dict[str, Any]]], Awaitable[None]]
 """Runs in the transaction that put notifications (their row values) into the inbox; each
-notification is passed once, however often its reminder fired."""
+notification is passed once, however often its reminder fired. A note whose fire was traced
+also has `trace_context` (not a column): the fire span's context (`duetime.tracing`)."""
 
 
 async def no_hook(conn: AsyncConnection, notes: list[dict[str, Any]]) -> None:
@@ -42,6 +43,7 @@ class Fire:
     fired_us: int
     notification_id: str
     release_us: int | None
+    trace_context: str | None = None
 
 
 def judge(

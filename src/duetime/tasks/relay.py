@@ -16,6 +16,10 @@ from duetime.db.helpers import Transaction, chunks
 from duetime.db.tables import schedule_outbox as o_table
 from duetime.jobs import Job, JobScheduler, ScheduleError
 from duetime.tasks.scheduling import Intent, job_from_intent, latest_per_job
+from duetime.tracing import attached
+
+_TRACE_KEY = "traceContext"
+"""Where an intent's trace context rides in the outbox's job JSON (absent: none)."""
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +50,7 @@ class SchedulingRelay:
     async def write(self, tx: Transaction, intents: Sequence[Intent]) -> None:
         now_us = self._clock.now_micros()
         values = [
-            {
-                "job_name": i.job_name,
-                "job": None if i.job is None else json.dumps(i.job),
-                "created_us": now_us,
-            }
-            for i in intents
+            {"job_name": i.job_name, "job": _job_json(i), "created_us": now_us} for i in intents
         ]
         for chunk in chunks(values):
             await tx.conn.execute(insert(o_table), chunk)
@@ -121,10 +120,7 @@ class SchedulingRelay:
 
     async def _pending(self, conn: AsyncConnection, limit: int) -> list[tuple[int, Intent]]:
         stmt = select(o_table).order_by(o_table.c.id).limit(limit)
-        return [
-            (r.id, Intent(r.job_name, None if r.job is None else json.loads(r.job)))
-            for r in await conn.execute(stmt)
-        ]
+        return [(r.id, _intent(r.job_name, r.job)) for r in await conn.execute(stmt)]
 
     async def _forget(self, conn: AsyncConnection, pending: list[tuple[int, Intent]]) -> None:
         for ids in chunks([i for i, _ in pending]):
@@ -134,12 +130,18 @@ class SchedulingRelay:
         if not pending:
             return
         latest = latest_per_job([intent for _, intent in pending])
-        puts = [job_from_intent(i.job_name, i.job) for i in latest if i.job is not None]
-        if puts:
-            try:
-                await self._scheduler.schedule_many(puts, overwrite=True)
-            except ScheduleError:
-                await self._schedule_each(puts)
+        # one call per trace context (one in all while tracing is off): the scheduler stores
+        # each job with the context current when it is scheduled
+        by_trace: dict[str | None, list[Job]] = {}
+        for i in latest:
+            if i.job is not None:
+                by_trace.setdefault(i.trace_context, []).append(job_from_intent(i.job_name, i.job))
+        for trace_context, puts in by_trace.items():
+            with attached(trace_context):
+                try:
+                    await self._scheduler.schedule_many(puts, overwrite=True)
+                except ScheduleError:
+                    await self._schedule_each(puts)
         for intent in latest:
             if intent.job is None:
                 await self._scheduler.delete(intent.job_name)
@@ -150,3 +152,19 @@ class SchedulingRelay:
                 await self._scheduler.schedule(job, overwrite=True)
             except ScheduleError as exc:  # a bug, not an outage: retrying cannot help
                 log.error("dropping unschedulable job %r: %s", job.name, exc)
+
+
+def _job_json(intent: Intent) -> str | None:
+    if intent.job is None:
+        return None
+    if intent.trace_context is None:
+        return json.dumps(intent.job)
+    return json.dumps({**intent.job, _TRACE_KEY: intent.trace_context})
+
+
+def _intent(job_name: str, text: str | None) -> Intent:
+    if text is None:
+        return Intent(job_name, None)
+    job = json.loads(text)
+    trace_context = job.pop(_TRACE_KEY, None)
+    return Intent(job_name, job, trace_context if isinstance(trace_context, str) else None)

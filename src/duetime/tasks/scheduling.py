@@ -24,10 +24,12 @@ from duetime.jobs.sql_store import SqlJobStore
 @dataclass(frozen=True)
 class Intent:
     """Schedule `job` (a JSON-ready dict for `duetime.jobs.Job`, with overwrite) or, when
-    `job` is None, delete the job `job_name`."""
+    `job` is None, delete the job `job_name`. `trace_context`: the trace context the job is
+    asked for in (`duetime.tracing.current`), stored with it."""
 
     job_name: str
     job: dict[str, Any] | None
+    trace_context: str | None = None
 
 
 class Scheduling(Protocol):
@@ -65,8 +67,10 @@ class InlineScheduling:
         if not intents:
             return
         latest = latest_per_job(intents)
+        puts = [i for i in latest if i.job is not None]
         rows = self._scheduler.rows_for(
-            [job_from_intent(i.job_name, i.job) for i in latest if i.job is not None]
+            [job_from_intent(i.job_name, i.job) for i in puts if i.job is not None],
+            [i.trace_context for i in puts],
         )
         deleted = [i.job_name for i in latest if i.job is None]
         await self._store.write_in(tx.conn, rows, deleted)

@@ -5,11 +5,15 @@ are "not found"."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 
 from duetime import metrics
 from duetime.clock import Clock
@@ -36,6 +40,7 @@ from duetime.tasks.scheduling import Intent
 from duetime.tasks.series import check, next_task, start_series, upcoming, wall_time, zone_of
 from duetime.tasks.store import SqlTaskStore, TaskQuery
 from duetime.timefmt import parse_rfc3339, to_micros
+from duetime.tracing import Tracing, current
 
 log = logging.getLogger(__name__)
 
@@ -132,14 +137,39 @@ class TaskService:
         *,
         on_events: Callable[[], None] = lambda: None,
         on_fire: Callable[[], None] = lambda: None,
+        tracing: Tracing | None = None,
     ) -> None:
         """`on_events` is called after every commit that wrote events to the outbox (it
         wakes the event relay); `on_fire` after a reminder reached the inbox (it wakes the
-        event relay and the delivery worker)."""
+        event relay and the delivery worker). `tracing`: spans of the task changes, the
+        scheduling of their jobs and each fire (None: tracing is off)."""
         self._store = store
         self._clock = clock
         self._on_events = on_events
         self._on_fire = on_fire
+        self._tracing = tracing
+
+    @contextmanager
+    def _span(self, name: str, **attributes: int) -> Iterator[None]:
+        if self._tracing is None:
+            yield
+            return
+        prefixed = {f"duetime.{key}": value for key, value in attributes.items()}
+        with self._tracing.span(f"duetime.tasks.{name}", prefixed):
+            yield
+
+    @contextmanager
+    def _scheduling(self, intents: list[Intent]) -> Iterator[list[Intent]]:
+        """The block that commits a change with its reminder jobs, in a span of its own
+        whose context the jobs keep (their triggers link to it)."""
+        jobs = sum(1 for i in intents if i.job is not None)
+        if self._tracing is None or not jobs:
+            yield intents
+            return
+        attributes = {"duetime.jobs.count": jobs}
+        with self._tracing.span("duetime.jobs.schedule", attributes, kind=SpanKind.PRODUCER):
+            here = current()
+            yield [replace(i, trace_context=here) if i.job is not None else i for i in intents]
 
     def now(self) -> datetime:
         return self._clock.now()
@@ -150,6 +180,12 @@ class TaskService:
     ) -> tuple[list[Task], int]:
         """Create tasks (all or none) and schedule their reminders; returns the tasks and how
         many reminders were scheduled. In a `batch`, a rule error names the task's index."""
+        with self._span("create", tasks=len(inputs)):
+            return await self._create(user_id, inputs, batch)
+
+    async def _create(
+        self, user_id: str, inputs: list[TaskInput], batch: bool
+    ) -> tuple[list[Task], int]:
         now = self._clock.now()
         profiles = _Profiles(self._store, user_id)
         tasks, all_series = [], []
@@ -180,7 +216,8 @@ class TaskService:
             reminder_intent(t, r) for t in tasks for r in t.reminders if r.state == "scheduled"
         ]
         events = [task_event("created", t, now) for t in tasks]
-        await self._store.add(tasks, intents, events, all_series)
+        with self._scheduling(intents) as traced:
+            await self._store.add(tasks, traced, events, all_series)
         self._on_events()
         return tasks, len(intents)
 
@@ -231,6 +268,17 @@ class TaskService:
         only when the due time or the reminders change; status changes complete, skip or
         reopen. On an occurrence of a series, `whole_series` applies the changes to the
         series' template too (and a new due time re-anchors the series)."""
+        with self._span("update"):
+            return await self._update(user_id, task_id, changes, if_version, whole_series)
+
+    async def _update(
+        self,
+        user_id: str,
+        task_id: str,
+        changes: dict[str, Any],
+        if_version: int | None,
+        whole_series: bool,
+    ) -> Task:
         for _ in range(5):  # optimistic concurrency: retry on a concurrent change
             old = await self.get(user_id, task_id)
             if if_version is not None and old.version != if_version:
@@ -264,9 +312,10 @@ class TaskService:
             )
             events = [task_event(kind, task, now)]
             events += [task_event("created", t, now) for t in new_tasks]
-            saved = await self._store.save(
-                task, old.version, intents, events, new_tasks=new_tasks, series=changed_series
-            )
+            with self._scheduling(intents) as traced:
+                saved = await self._store.save(
+                    task, old.version, traced, events, new_tasks=new_tasks, series=changed_series
+                )
             if saved:
                 self._on_events()
                 return task
@@ -385,6 +434,10 @@ class TaskService:
     async def delete(self, user_id: str, task_id: str) -> None:
         """Delete the task and cancel its reminders. Deleting the open occurrence of a
         recurring task ends its series (nothing is left to complete)."""
+        with self._span("delete"):
+            await self._delete(user_id, task_id)
+
+    async def _delete(self, user_id: str, task_id: str) -> None:
         task = await self.get(user_id, task_id)
         intents = [_cancel(r) for r in task.reminders if r.state == "scheduled"]
         now = self._clock.now()
@@ -472,6 +525,12 @@ class TaskService:
         self, user_id: str, task_id: str, until: datetime, *, urgent: bool = False
     ) -> Reminder:
         """Remind again at `until`: a one-off reminder on the task, delivered once."""
+        with self._span("snooze"):
+            return await self._snooze_task(user_id, task_id, until, urgent)
+
+    async def _snooze_task(
+        self, user_id: str, task_id: str, until: datetime, urgent: bool
+    ) -> Reminder:
         if until <= self._clock.now():
             raise TaskRuleError("snooze until a time in the future")
         reminder = Reminder(
@@ -484,16 +543,29 @@ class TaskService:
             changed = replace(task, version=task.version + 1, updated_at=self._clock.now())
             changed.reminders = [*task.reminders, reminder]
             events = [task_event("updated", changed, self._clock.now())]
-            if await self._store.save(
-                changed, task.version, [reminder_intent(task, reminder)], events
-            ):
+            with self._scheduling([reminder_intent(task, reminder)]) as traced:
+                saved = await self._store.save(changed, task.version, traced, events)
+            if saved:
                 self._on_events()
                 return reminder
         raise TaskBusy(f"task {task_id} kept changing while it was snoozed; retry")
 
     # -- triggers --------------------------------------------------------------------------
-    async def on_reminder(self, trigger: Trigger) -> None:
-        """A reminder's job fired: deliver it to the inbox once, however often it fires."""
+    @property
+    def reminder_handler(self) -> Callable[[Trigger], Awaitable[None]]:
+        """What the jobs engine calls for a reminder's trigger: `on_reminder`, in a span of
+        its own when tracing is on (off, the engine calls `on_reminder` itself: no extra
+        coroutine on the fire path)."""
+        return self.on_reminder if self._tracing is None else self._on_reminder_traced
+
+    async def _on_reminder_traced(self, trigger: Trigger) -> None:
+        assert self._tracing is not None
+        with self._tracing.span("duetime.reminder.fire"):
+            await self.on_reminder(trigger, current())
+
+    async def on_reminder(self, trigger: Trigger, trace_context: str | None = None) -> None:
+        """A reminder's job fired: deliver it to the inbox once, however often it fires.
+        `trace_context`: the fire's span, which its deliveries are children of."""
         data = trigger.data
         if not isinstance(data, dict) or "reminder_id" not in data or "fire_at" not in data:
             log.error("reminder trigger %r has no reminder data; ignored", trigger.name)
@@ -505,7 +577,10 @@ class TaskService:
             self._clock.now_micros(),  # when it reaches the inbox, not when the job fired
             new_id(),
             None if release is None else to_micros(parse_rfc3339(str(release))),
+            trace_context,
         )
+        if trace_context is not None:
+            trace.get_current_span().set_attribute("duetime.reminder.result", result)
         if result == "early":
             raise ReminderNotDue(f"reminder {data['reminder_id']} is not due yet")
         if result in ("delivered", "late"):

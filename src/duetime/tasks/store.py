@@ -307,12 +307,14 @@ class SqlTaskStore:
         fired_us: int,
         notification_id: str,
         release_us: int | None = None,
+        trace_context: str | None = None,
     ) -> FireResult:
         """Deliver the reminder occurrence due at `fire_us` (held by quiet hours until
         `release_us`) into its user's inbox, once. A reminder that falls in its user's quiet
         hours and is not urgent is `held`: rescheduled for when they end. Concurrent calls
-        share one transaction."""
-        fire = Fire(reminder_id, fire_us, fired_us, notification_id, release_us)
+        share one transaction. `trace_context` (the fire's span) goes with the deliveries
+        and with a held reminder's job."""
+        fire = Fire(reminder_id, fire_us, fired_us, notification_id, release_us, trace_context)
         return await self._fires.submit(fire)
 
     async def _fire_batch(self, fires: list[Fire]) -> list[FireResult]:
@@ -324,6 +326,7 @@ class SqlTaskStore:
         held: list[dict[str, Any]] = []
         intents: list[Intent] = []
         touched: set[str] = set()
+        traces: dict[str, str] = {}  # notification id → its fire's trace context
         async with transaction(self._engine) as tx:
             conn = tx.conn
             found: dict[str, Row[Any]] = {}
@@ -352,19 +355,27 @@ class SqlTaskStore:
                     job = reminder_job(
                         row.task_id, fire.reminder_id, from_micros(fire.fire_us), release
                     )
-                    intents.append(Intent(f"{REMINDER_JOB_PREFIX}{fire.reminder_id}", job))
+                    intents.append(
+                        Intent(f"{REMINDER_JOB_PREFIX}{fire.reminder_id}", job, fire.trace_context)
+                    )
                 elif result in ("delivered", "late"):
                     seen.add((fire.reminder_id, fire.fire_us))
                     due_us = fire.release_us or fire.fire_us
                     lateness_ms = (fire.fired_us - due_us) / 1000
                     notes.append(note_values(fire, row, lateness_ms, result == "late"))
+                    if fire.trace_context is not None:
+                        traces[fire.notification_id] = fire.trace_context
                     delivered.append(
                         {"b_id": fire.reminder_id, "b_at": fire.fired_us, "b_ms": lateness_ms}
                     )
             if notes:
                 await conn.execute(insert_ignoring_duplicates(conn), notes)
                 await conn.execute(DELIVERED, delivered)
-                await self._on_fire(conn, await inserted(conn, notes))
+                fresh = await inserted(conn, notes)
+                if traces:  # after the insert: not a column
+                    for note in fresh:
+                        note["trace_context"] = traces.get(note["id"])
+                await self._on_fire(conn, fresh)
             if held:
                 await conn.execute(HELD, held)
             for state in ("skipped", "missed"):
