@@ -169,6 +169,9 @@ def test_deliveries_streams_and_the_outbox(make_server: Callable[..., Server],
         wait_for(lambda: value(scrape(server.url), "duetime_sse_clients") == 0)
         samples = scrape(server.url)
         assert value(samples, "duetime_deliveries_total", channel="inbox", outcome="success") == 1
+        created = value(samples, "duetime_http_requests_total", method="POST",
+                        route="/api/tasks", status="201")  # fmt: skip
+        assert created == 1  # the task API's routes by template too (behind JsonBodies)
         wait_for(lambda: value(scrape(server.url), "duetime_deliveries_total", channel="webhook",
                                outcome="success") == 1)  # fmt: skip
         timed = scrape(server.url)
