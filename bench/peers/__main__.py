@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import signal
@@ -68,7 +69,9 @@ def _pending(system: System, reader: Reader, tag: str, sizes: Sizes) -> dict[str
 GROUPS = {"fast": _fast, "kill": _kill, "pending": _pending}
 
 
-def run(sizes: Sizes, rounds: int, names: list[str], work: Path) -> dict[str, Any]:
+def run(
+    sizes: Sizes, rounds: int, names: list[str], work: Path, measures: list[str] | None = None
+) -> dict[str, Any]:
     pg = PostgresServer().start()
     redis = RedisServer(work / "redis").start()
     results: dict[str, Any] = {
@@ -78,7 +81,12 @@ def run(sizes: Sizes, rounds: int, names: list[str], work: Path) -> dict[str, An
         "systems": {n: SYSTEMS[n].label for n in names},
         "turns": [],
     }
-    groups = [g for g in GROUPS if (g != "kill" or sizes.kill) and (g != "pending" or sizes.ready)]
+    wanted = measures or list(GROUPS)
+    groups = [
+        g
+        for g in GROUPS
+        if g in wanted and (g != "kill" or sizes.kill) and (g != "pending" or sizes.ready)
+    ]
     try:
         for gi, group in enumerate(groups):
             for r in range(rounds):
@@ -127,15 +135,22 @@ def main() -> None:
     parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated")
     parser.add_argument("--out", type=Path, default=None, help="results.json and report.md")
     parser.add_argument("--plots", type=Path, default=None, help=f"PNG directory ({_DOCS})")
+    parser.add_argument("--measures", default=",".join(GROUPS), help="fast,kill,pending")
+    parser.add_argument("--ready", type=int, default=None, help="pending at the restart")
+    parser.add_argument("--memory", type=int, default=None, help="pending for the RSS figure")
+    parser.add_argument("--fill-cap", type=float, default=None, help="seconds of filling")
     args = parser.parse_args()
     sizes = SMOKE if args.smoke else QUICK if args.quick else FULL
+    for field in ("ready", "memory", "fill_cap"):
+        if getattr(args, field) is not None:
+            sizes = dataclasses.replace(sizes, **{field: getattr(args, field)})
     rounds = args.rounds or (3 if sizes is FULL else 1)
     names = [n for n in args.systems.split(",") if n]
     unknown = set(names) - set(SYSTEMS)
     if unknown:
         parser.error(f"unknown systems {sorted(unknown)}; known: {', '.join(SYSTEMS)}")
     with tempfile.TemporaryDirectory(prefix="duetime-peers-") as tmp:
-        results = run(sizes, rounds, names, Path(tmp))
+        results = run(sizes, rounds, names, Path(tmp), args.measures.split(","))
     results["versions"] = report.versions()
     text = report.markdown(results)
     print(text)

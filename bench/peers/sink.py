@@ -71,6 +71,22 @@ class Reader:
                 return False
             time.sleep(0.02)
 
+    def wait_quiet(self, prefix: str, count: int, timeout: float, quiet: float = 3.0,
+                   cap: float = 90.0) -> bool:  # fmt: skip
+        """`wait`, then go on waiting while jobs still start (no start for `quiet` seconds
+        ends it; `cap` seconds past `timeout` at most): a slow system's backlog is late,
+        not missing."""
+        if self.wait(prefix, count, timeout):
+            return True
+        deadline = time.monotonic() + cap
+        while time.monotonic() < deadline:
+            seen = self.seen(prefix)
+            if self.wait(prefix, count, quiet):
+                return True
+            if self.seen(prefix) == seen:
+                return False
+        return False
+
     def outcome(self, prefix: str, expected: list[str]) -> Outcome:
         """Lateness of each job's first start, and what ran twice, never, or early."""
         self.poll()

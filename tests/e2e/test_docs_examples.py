@@ -51,6 +51,7 @@ SKIPPED = {
     ("docs/benchmarks.md", ".venv/bin/python -m bench.sse_fanout"): "minutes of load",
     ("docs/benchmarks.md", ".venv/bin/python -m bench.dapr_vs_embedded"): "minutes of load",
     ("docs/benchmarks.md", ".venv/bin/python -m bench.pubsub_e2e"): "minutes of load",
+    ("docs/benchmarks.md", ".venv/bin/python -m bench.peers"): "minutes of load",
     ("docs/howto/kubernetes.md", "dapr init -k"): "needs a cluster",
     ("docs/howto/kubernetes.md", "helm repo add dapr"): "needs a cluster",
     ("docs/howto/kubernetes.md", "helm install duetime"): "needs a cluster",
