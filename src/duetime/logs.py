@@ -10,12 +10,11 @@ tokens, JWTs and webhook secrets are replaced by `[redacted]` before a line is w
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import json
 import logging
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
@@ -33,14 +32,20 @@ _PATTERNS = re.compile(
 REDACTED = "[redacted]"
 
 
-@contextlib.contextmanager
-def bind(**fields: str) -> Iterator[None]:
-    """Add `fields` (job, task_id, delivery_id) to every line logged in this block."""
-    token = _context.set({**_context.get(), **fields})
-    try:
-        yield
-    finally:
-        _context.reset(token)
+class bind:
+    """Add `fields` (job, task_id, delivery_id) to every line logged in this block. A class,
+    not a generator: it is entered once per trigger (≈ 1 µs against ≈ 4 µs)."""
+
+    __slots__ = ("_fields", "_token")
+
+    def __init__(self, **fields: str) -> None:
+        self._fields = fields
+
+    def __enter__(self) -> None:
+        self._token = _context.set({**_context.get(), **self._fields})
+
+    def __exit__(self, *_exc: object) -> None:
+        _context.reset(self._token)
 
 
 def note(**fields: str) -> None:

@@ -11,8 +11,8 @@ is scraped on its own: Prometheus adds `instance`. The names are the contract of
 `deploy/grafana/duetime.json` and `deploy/prometheus/alerts.yaml`; see
 docs/reference/metrics.md.
 
-An observation costs ≈ 1 µs (prometheus-client's `Histogram.observe` with a bound child),
-next to the ≈ 60 µs a trigger takes through the embedded engine.
+The trigger path keeps its bound children (`labels()` costs ≈ 3 µs a call here, next to
+≈ 2 µs for `observe` itself and ≈ 1 µs for `inc`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import func, select
@@ -31,9 +31,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from duetime.db.tables import dead_letters as job_dead_letters
 from duetime.db.tables import events, jobs, schedule_outbox
+from duetime.jobs.model import Answer
 
 if TYPE_CHECKING:
-    from duetime.jobs.model import Answer, Trigger
+    from duetime.jobs.model import Trigger
     from duetime.jobs.store import Outcome
 
 log = logging.getLogger(__name__)
@@ -108,17 +109,31 @@ def prime(backend: str | None) -> None:
             deliveries.labels(channel, outcome)
 
 
+_children: dict[tuple[str, ...], Any] = {}
+
+
+def _child(metric: Counter | Histogram, *labels: str) -> Any:
+    key = (metric._name, *labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*labels)
+    return child
+
+
 def trigger_started(backend: str, trigger: Trigger) -> None:
     if trigger.attempt == 1:  # a retry's wait is the failure policy's, not lateness
         seconds = (trigger.fired_at - trigger.scheduled_at).total_seconds()
-        trigger_lateness.labels(backend).observe(max(seconds, 0.0))
+        _child(trigger_lateness, backend).observe(max(seconds, 0.0))
+
+
+def first_attempt_started(backend: str, late_us: int) -> None:
+    """`trigger_started` for a first attempt `late_us` after its tick, without datetimes."""
+    _child(trigger_lateness, backend).observe(max(late_us, 0) / 1e6)
 
 
 def trigger_settled(
     backend: str, outcome: Outcome, answer: Answer | None, error: str | None
 ) -> None:
-    from duetime.jobs.model import Answer
-
     if error is not None:
         kind = "retry" if outcome.dead_letter is None else "dead_lettered"
     elif answer is Answer.APP_NOT_FOUND:
@@ -127,7 +142,7 @@ def trigger_settled(
         kind = "dropped"
     else:
         kind = "success"
-    triggers.labels(backend, kind).inc()
+    _child(triggers, backend, kind).inc()
 
 
 def delivery_attempted(channel: str, outcome: str, seconds: float | None = None) -> None:

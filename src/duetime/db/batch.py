@@ -31,11 +31,15 @@ class Batcher(Generic[T, R]):
         self._task: asyncio.Task[None] | None = None
 
     async def submit(self, item: T) -> R:
+        return await self.submit_nowait(item)
+
+    def submit_nowait(self, item: T) -> asyncio.Future[R]:
+        """Queue `item`; the future holds its result once its batch is flushed."""
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="duetime-batcher")
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((item, future))
-        return await future
+        return future
 
     async def close(self) -> None:
         """Call once no `submit` is waiting."""

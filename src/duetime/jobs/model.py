@@ -91,7 +91,7 @@ class JobState:
     app_not_found_at: datetime | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Trigger:
     """One delivery of a job to its handler.
 

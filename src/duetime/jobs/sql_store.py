@@ -140,7 +140,7 @@ class SqlJobStore(JobStore):
             .limit(limit)
         )
         async with self._engine.connect() as conn:
-            return [_from_row(r) for r in await conn.execute(query)]
+            return [_from_row(r) for r in (await conn.execute(query)).all()]
 
     async def earliest(
         self, limit: int, *, after: tuple[int, str] | None = None
@@ -153,7 +153,7 @@ class SqlJobStore(JobStore):
                 or_(c.next_fire_us > fire_us, and_(c.next_fire_us == fire_us, c.name > name))
             )
         async with self._engine.connect() as conn:
-            return [_from_row(r) for r in await conn.execute(query)]
+            return [_from_row(r) for r in (await conn.execute(query)).all()]
 
     async def apply(self, outcomes: Sequence[Outcome]) -> list[bool]:
         c = jobs_table.c
@@ -269,29 +269,45 @@ def _to_values(row: StoredJob) -> dict[str, Any]:
     }
 
 
-def _from_row(r: Row[Any]) -> StoredJob:
-    job = Job(
-        name=r.name,
-        schedule=r.schedule,
-        due_time=r.due_time,
-        repeats=r.repeats,
-        ttl=r.ttl,
-        data=_load(r.data),
-        failure_policy=_policy_from_json(r.failure_policy),
-    )
+_COLUMNS = (
+    "name", "schedule", "due_time", "repeats", "ttl", "data", "failure_policy", "created_us",
+    "anchor_us", "next_fire_us", "tick_us", "attempt", "fired", "expires_us", "generation",
+    "app_not_found", "app_not_found_us", "trace_context",
+)  # fmt: skip
+if tuple(jobs_table.columns.keys()) != _COLUMNS:  # _from_row reads rows by position
+    raise RuntimeError(f"jobs table columns changed: {jobs_table.columns.keys()}")
+
+
+def _from_row(r: Sequence[Any]) -> StoredJob:
+    """A row of `select(jobs_table)`, by position (in `_COLUMNS` order): a Row's attribute
+    access costs ≈ 1 µs a column here, and a window refill reads thousands of rows (a
+    1,000-row refill: 37 → 18 ms)."""
+    (
+        name, schedule, due_time, repeats, ttl, data, policy, created_us, anchor_us,
+        next_fire_us, tick_us, attempt, fired, expires_us, generation, app_not_found,
+        app_not_found_us, trace_context,
+    ) = r  # fmt: skip
     return StoredJob(
-        job=job,
-        created_us=r.created_us,
-        anchor_us=r.anchor_us,
-        next_fire_us=r.next_fire_us,
-        tick_us=r.tick_us,
-        attempt=r.attempt,
-        fired=r.fired,
-        expires_us=r.expires_us,
-        generation=r.generation,
-        app_not_found=r.app_not_found,
-        app_not_found_us=r.app_not_found_us,
-        trace_context=r.trace_context,
+        Job(
+            name,
+            schedule,
+            due_time,
+            repeats,
+            ttl,
+            None if data is None else json.loads(data),
+            None if policy is None else _policy_from_json(policy),
+        ),
+        created_us,
+        anchor_us,
+        next_fire_us,
+        tick_us,
+        attempt,
+        fired,
+        expires_us,
+        generation,
+        app_not_found,
+        app_not_found_us,
+        trace_context,
     )
 
 

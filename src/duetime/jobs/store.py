@@ -14,7 +14,7 @@ from duetime.jobs.model import DeadLetter, Job, JobExistsError, JobState
 from duetime.timefmt import from_micros
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StoredJob:
     """A job and its firing state. `generation` changes whenever the job is (re)created, so
     the outcome of a trigger of a replaced job is not applied to its successor. `anchor_us`
@@ -56,7 +56,7 @@ class StoredJob:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """What a finished attempt changes: the job's next state (None: the job is done and is
     deleted) and possibly a dead letter. Applied only if the stored job still has
