@@ -21,6 +21,7 @@ from duetime.api.limits import BodyLimit, JsonBodies, RejectNul
 from duetime.api.metrics import HttpMetrics, metrics_router
 from duetime.api.publish import publish_router
 from duetime.api.pubsub import dead_events_router, subscriber_router
+from duetime.api.push import push_router
 from duetime.api.series import me_router, series_router
 from duetime.api.sidecar_meta import RUNTIME_VERSION, StaticInventory, sidecar_meta_router
 from duetime.api.tasks import task_router
@@ -83,6 +84,7 @@ def create_app(
     app.state.jobs = runtime.jobs
     app.state.tasks = runtime.tasks
     app.state.delivery = runtime.delivery
+    app.state.push = runtime.push
     app.state.jwt_secret = runtime.jwt_secret
     install_error_handlers(app)
     app.add_middleware(JsonBodies, prefix="/api/")
@@ -100,6 +102,7 @@ def create_app(
         app.include_router(series_router())
         app.include_router(me_router())
         app.include_router(delivery_router())
+        app.include_router(push_router())
         inventory = runtime.pubsub or StaticInventory.pubsub(settings.pubsub_name)
         app.include_router(sidecar_meta_router(inventory, runtime.ready))
     app.include_router(metrics_router(settings))

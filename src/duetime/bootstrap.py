@@ -21,10 +21,14 @@ from duetime.delivery.hub import NotificationHub
 from duetime.delivery.model import ChannelName, RetryPolicy
 from duetime.delivery.outbox import DeliveryOutbox
 from duetime.delivery.port import Channel
+from duetime.delivery.push import WebPushChannel
+from duetime.delivery.push_service import PushService
+from duetime.delivery.push_store import SqlPushSubscriptionStore
 from duetime.delivery.service import DeliveryService
 from duetime.delivery.smtp import SmtpConfig, SmtpEmailChannel
 from duetime.delivery.store import SqlDeliveryStore
 from duetime.delivery.subscriber import FanOut
+from duetime.delivery.vapid import load_or_create_vapid_keys
 from duetime.delivery.webhook import WebhookChannel
 from duetime.delivery.worker import DeliveryWorker
 from duetime.events.dapr import DaprEventPublisher
@@ -102,6 +106,8 @@ class Runtime:
     """Sets the metrics gauges of what is stored."""
     tracing: Tracing | None = None
     """The spans' tracer (`duetime.tracing`); None when tracing is off."""
+    push: PushService | None = None
+    """The user's Web Push devices and this server's VAPID key (`duetime.delivery.push`)."""
     _maintenance: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -182,7 +188,8 @@ def retry_policy(settings: Settings) -> RetryPolicy:
         max_attempts=settings.delivery_max_attempts,
         base_delay=settings.delivery_backoff_base,
         max_delay=settings.delivery_backoff_max,
-        attempt_timeout=max(settings.webhook_timeout, settings.smtp_timeout) + 1,
+        attempt_timeout=max(settings.webhook_timeout, settings.smtp_timeout, settings.push_timeout)
+        + 1,
     )
 
 
@@ -310,7 +317,20 @@ def bootstrap(settings: Settings, *, tracer_provider: TracerProvider | None = No
         max_connections=settings.webhook_max_connections,
         allow_private=settings.webhook_allow_private,
     )
-    channels: dict[ChannelName, Channel] = {"webhook": webhook}
+    vapid = load_or_create_vapid_keys(settings)
+    subscriptions = SqlPushSubscriptionStore(engine)
+    channels: dict[ChannelName, Channel] = {
+        "webhook": webhook,
+        "push": WebPushChannel(
+            subscriptions,
+            vapid,
+            ttl=settings.push_ttl,
+            timeout=settings.push_timeout,
+            max_connections=settings.webhook_max_connections,
+            allow_private=settings.webhook_allow_private,
+            clock=clock,
+        ),
+    }
     if settings.smtp_host is not None:
         channels["email"] = SmtpEmailChannel(
             SmtpConfig(
@@ -399,6 +419,7 @@ def bootstrap(settings: Settings, *, tracer_provider: TracerProvider | None = No
             streams=lambda: hub.clients,
         ),
         tracing=tracing,
+        push=PushService(subscriptions, clock, vapid, allow_private=settings.webhook_allow_private),
     )
     runtime.closers += [*channels.values(), publisher]
     app_channels: dict[str, TriggerHandler] = {}

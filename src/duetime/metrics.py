@@ -94,7 +94,7 @@ http_duration = Histogram(
 
 TRIGGER_OUTCOMES = ("success", "retry", "dead_lettered", "app_not_found", "dropped")
 DELIVERY_OUTCOMES = ("success", "retry", "failed", "dead_lettered")
-CHANNELS = ("inbox", "webhook", "email", "pubsub")
+CHANNELS = ("inbox", "webhook", "email", "pubsub", "push")
 
 
 def prime(backend: str | None) -> None:

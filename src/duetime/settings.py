@@ -157,6 +157,18 @@ class Settings(BaseSettings):
     smtp_password: str | None = None
     smtp_from: str = "duetime@localhost"
     smtp_timeout: float = Field(default=30.0, gt=0)
+    vapid_subject: str = Field(
+        default="mailto:admin@localhost", pattern=r"^(mailto:[^\s@]+@[^\s@]+|https://[^\s/]+\S*)$"
+    )
+    """The VAPID `sub` claim of Web Push requests: a `mailto:` or `https:` contact the push
+    services may use to reach the operator."""
+    vapid_private_key: str | None = None
+    """The VAPID key (base64url of the raw 32-byte P-256 key, or PEM); default: created once
+    in data_dir (`vapid-private-key.pem`)."""
+    push_ttl: int = Field(default=86400, ge=0, le=2_419_200)
+    """Seconds a push service keeps a reminder for a device that is offline (`TTL`)."""
+    push_timeout: float = Field(default=10.0, gt=0)
+    """Seconds a push service may take to answer one attempt."""
     sse_heartbeat: float = Field(default=15.0, gt=0)
     """Seconds between heartbeat comments on `/api/notifications/stream`."""
     role: Literal["all", "api", "worker"] = "all"

@@ -39,7 +39,7 @@ def delivery_router() -> APIRouter:
     async def get_channels(
         request: Request, user: CurrentUser, delivery: Deliveries
     ) -> ChannelsOut:
-        """Your channels: in-app (always on), webhook and email, and your webhook signing
+        """Your channels: in-app (always on), webhook, email and Web Push, and your webhook signing
         secret (created on first use)."""
         found = await delivery.channels(user)
         return ChannelsOut.of(found, email_available=_email_available(request))
@@ -92,7 +92,7 @@ def delivery_router() -> APIRouter:
         limit: Limit = 50,
         cursor: str | None = None,
     ) -> DeliveryPage:
-        """Your webhook and email deliveries, newest first, each with every attempt
+        """Your webhook, email and push deliveries, newest first, each with every attempt
         (`history`). Pass `next_cursor` back as `cursor` for the next page."""
         return await _page(delivery, user, state, limit, cursor)
 

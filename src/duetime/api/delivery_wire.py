@@ -30,6 +30,10 @@ class EmailIn(_Strict):
     enabled: bool = False
 
 
+class PushIn(_Strict):
+    enabled: bool = False
+
+
 class ChannelsIn(_Strict):
     """The whole channel configuration; an omitted channel is cleared and off. In-app
     delivery is always on. The webhook secret is kept (rotate it with its own route)."""
@@ -40,6 +44,7 @@ class ChannelsIn(_Strict):
 
     webhook: WebhookIn = WebhookIn()
     email: EmailIn = EmailIn()
+    push: PushIn = PushIn()
 
     def to_input(self) -> ChannelInput:
         return ChannelInput(
@@ -47,6 +52,7 @@ class ChannelsIn(_Strict):
             webhook_enabled=self.webhook.enabled,
             email=self.email.address,
             email_enabled=self.email.enabled,
+            push_enabled=self.push.enabled,
         )
 
 
@@ -69,10 +75,17 @@ class EmailOut(BaseModel):
     """Whether this server has an SMTP server configured."""
 
 
+class PushOut(BaseModel):
+    enabled: bool
+    devices: str = "/api/push/subscriptions"
+    """Where the devices that get pushes are registered (docs/howto/browser-push.md)."""
+
+
 class ChannelsOut(BaseModel):
     in_app: InAppOut
     webhook: WebhookOut
     email: EmailOut
+    push: PushOut
 
     @classmethod
     def of(cls, s: ChannelSettings, *, email_available: bool) -> ChannelsOut:
@@ -82,6 +95,7 @@ class ChannelsOut(BaseModel):
                 url=s.webhook_url, enabled=s.webhook_enabled, secret=s.webhook_secret
             ),
             email=EmailOut(address=s.email, enabled=s.email_enabled, available=email_available),
+            push=PushOut(enabled=s.push_enabled),
         )
 
 
@@ -109,8 +123,10 @@ class DeliveryOut(BaseModel):
     id: str
     notification_id: str
     event_id: str
-    channel: Literal["webhook", "email"]
+    channel: Literal["webhook", "email", "push"]
     target: str
+    device: str | None
+    """The push subscription (`/api/push/subscriptions`) of a `push` delivery, else null."""
     state: Literal["pending", "delivered", "dead"]
     attempts: int
     attempt_limit: int
@@ -130,6 +146,7 @@ class DeliveryOut(BaseModel):
             event_id=d.event_id,
             channel=d.channel,
             target=d.target,
+            device=d.device or None,
             state=d.state,
             attempts=d.attempts,
             attempt_limit=d.attempt_limit,

@@ -173,6 +173,7 @@ channel_settings = Table(
     Column("email", String(254)),
     Column("email_enabled", Boolean, nullable=False),
     Column("updated_us", BigInteger, nullable=False),
+    Column("push_enabled", Boolean, nullable=False, server_default=false()),  # 0013
 )
 
 deliveries = Table(
@@ -195,9 +196,32 @@ deliveries = Table(
     Column("last_error", Text),
     Column("replays", Integer, nullable=False),
     Column("trace_context", Text),  # the fire's W3C trace context (duetime.tracing; 0011)
-    UniqueConstraint("notification_id", "channel", name="uq_deliveries_notification_channel"),
+    # the push subscription of a `push` delivery (one per device), "" for the others (0013)
+    Column("device", String(32), nullable=False, server_default=""),
+    UniqueConstraint(
+        "notification_id", "channel", "device", name="uq_deliveries_notification_device"
+    ),
     Index("ix_deliveries_due", "state", "next_attempt_us"),
     Index("ix_deliveries_user", "user_id", "created_us", "id"),
+)
+
+push_subscriptions = Table(  # a browser's PushSubscription, one per device (0013)
+    "push_subscriptions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_id", String(200), nullable=False),
+    Column("endpoint", Text, nullable=False),
+    Column("endpoint_hash", String(64), nullable=False),  # sha256 hex of the endpoint
+    Column("p256dh", String(100), nullable=False),  # base64url, as the browser gave it
+    Column("auth", String(40), nullable=False),
+    Column("label", String(200)),  # the device's name (its User-Agent unless given)
+    Column("created_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    Column("last_success_us", BigInteger),
+    Column("last_failure_us", BigInteger),
+    Column("last_error", Text),
+    UniqueConstraint("endpoint_hash", name="uq_push_subscriptions_endpoint_hash"),
+    Index("ix_push_subscriptions_user", "user_id", "created_us"),
 )
 
 delivery_attempts = Table(

@@ -9,9 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-ChannelName = Literal["webhook", "email"]
+ChannelName = Literal["webhook", "email", "push"]
 DeliveryState = Literal["pending", "delivered", "dead"]
-CHANNELS: tuple[ChannelName, ...] = ("webhook", "email")
+CHANNELS: tuple[ChannelName, ...] = ("webhook", "email", "push")
 
 _EMAIL = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@"
@@ -37,6 +37,8 @@ class ChannelSettings:
     webhook_enabled: bool = False
     email: str | None = None
     email_enabled: bool = False
+    push_enabled: bool = False
+    """Web Push to each of the user's registered devices (`duetime.delivery.push`)."""
 
     def targets(self) -> dict[ChannelName, str]:
         """The external channels a reminder goes to now, with their target."""
@@ -91,6 +93,8 @@ class Delivery:
     replays: int
     trace_context: str | None = None
     """The trace context of the fire that wrote it (`duetime.tracing`), or None."""
+    device: str = ""
+    """The push subscription it goes to (channel `push`: one delivery per device); ""."""
 
 
 @dataclass(frozen=True)

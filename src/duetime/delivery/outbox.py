@@ -1,11 +1,12 @@
 """What a reminder reaching the inbox writes: its `reminder.due` event, and one delivery row
-per enabled external channel (the fan-out).
+per enabled external channel (the fan-out), for Web Push one per registered device.
 
 Where the fan-out runs depends on the event publisher. Embedded (and Kafka): in the same
 transaction as the notification (`DeliveryOutbox(fan_out=True)`). Dapr pub/sub: the worker
 receives `reminder.due` through its sidecar and writes the rows then (`FanOut`), with the
-same `write_deliveries`. The rows are unique per (notification, channel), so a duplicate
-trigger or a redelivered event never adds a second delivery.
+same `write_deliveries`. The rows are unique per (notification, channel, device: the push
+subscription, "" for the others), so a duplicate trigger or a redelivered event never adds a
+second delivery.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from duetime.db.helpers import chunks, upsert_insert
 from duetime.db.tables import channel_settings as s_table
 from duetime.db.tables import deliveries as d_table
+from duetime.db.tables import push_subscriptions as p_table
 from duetime.delivery.model import RetryPolicy
 from duetime.events.model import OutgoingEvent, reminder_event
 from duetime.events.store import write_events
@@ -82,8 +84,8 @@ class Due:
 async def write_deliveries(
     conn: AsyncConnection, dues: Sequence[Due], policy: RetryPolicy, *, email_available: bool
 ) -> None:
-    """One pending delivery per enabled channel of each reminder's user, in the caller's
-    transaction; rows already there (a redelivery) are left alone."""
+    """One pending delivery per enabled channel of each reminder's user (push: per device),
+    in the caller's transaction; rows already there (a redelivery) are left alone."""
     if not dues:
         return
     users = sorted({d.user_id for d in dues})
@@ -91,18 +93,30 @@ async def write_deliveries(
     for chunk in chunks(users):
         rows = await conn.execute(select(s_table).where(s_table.c.user_id.in_(chunk)))
         settings.update({r.user_id: r for r in rows})
+    devices: dict[str, list[tuple[str, str]]] = {}  # user -> [(subscription id, endpoint)]
+    pushing = sorted(u for u, r in settings.items() if r.push_enabled)
+    for chunk in chunks(pushing):
+        found = await conn.execute(
+            select(p_table.c.user_id, p_table.c.id, p_table.c.endpoint)
+            .where(p_table.c.user_id.in_(chunk))
+            .order_by(p_table.c.created_us, p_table.c.id)
+        )
+        for r in found:
+            devices.setdefault(r.user_id, []).append((r.id, r.endpoint))
     rows_out: list[dict[str, Any]] = []
     for due in dues:
         row = settings.get(due.user_id)
         if row is None:
             continue
-        targets = []
+        targets = []  # (channel, target, device)
         if row.webhook_enabled and row.webhook_url:
-            targets.append(("webhook", row.webhook_url))
+            targets.append(("webhook", row.webhook_url, ""))
         if row.email_enabled and row.email and email_available:
-            targets.append(("email", row.email))
+            targets.append(("email", row.email, ""))
+        for device, endpoint in devices.get(due.user_id, []):
+            targets.append(("push", endpoint, device))
         payload = json.dumps(dict(due.body), separators=(",", ":"))
-        for channel, target in targets:
+        for channel, target, device in targets:
             rows_out.append(
                 {
                     "id": new_id(),
@@ -120,10 +134,11 @@ async def write_deliveries(
                     "updated_us": due.fired_us,
                     "replays": 0,
                     "trace_context": due.trace_context,
+                    "device": device,
                 }
             )
     insert = upsert_insert(conn, d_table).on_conflict_do_nothing(
-        index_elements=["notification_id", "channel"]
+        index_elements=["notification_id", "channel", "device"]
     )
     for part in chunks(rows_out):
         await conn.execute(insert, part)

@@ -34,6 +34,7 @@ class ChannelInput:
     webhook_enabled: bool = False
     email: str | None = None
     email_enabled: bool = False
+    push_enabled: bool = False
 
 
 class DeliveryService:
@@ -86,6 +87,7 @@ class DeliveryService:
             webhook_enabled=inp.webhook_enabled,
             email=email,
             email_enabled=inp.email_enabled,
+            push_enabled=inp.push_enabled,
         )
         await self._store.save_settings(updated, self._clock.now_micros())
         return updated

@@ -51,31 +51,32 @@ class Target:
     addresses: tuple[IPAddress, ...] = ()
 
 
-def split_webhook_url(url: str) -> Target:
-    """A syntactically acceptable webhook URL, split; raises UnsafeTarget."""
+def split_webhook_url(url: str, what: str = "webhook") -> Target:
+    """A syntactically acceptable webhook URL, split; raises UnsafeTarget. `what` names the
+    URL in the messages (`push endpoint`)."""
     if len(url) > MAX_URL_LENGTH:
-        raise UnsafeTarget(f"webhook URL is longer than {MAX_URL_LENGTH} characters")
+        raise UnsafeTarget(f"{what} URL is longer than {MAX_URL_LENGTH} characters")
     if any(ch.isspace() or ord(ch) < 32 for ch in url):
-        raise UnsafeTarget("webhook URL must not contain whitespace or control characters")
+        raise UnsafeTarget(f"{what} URL must not contain whitespace or control characters")
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise UnsafeTarget(f"webhook URL {url!r} is malformed: {exc}") from None
+        raise UnsafeTarget(f"{what} URL {url!r} is malformed: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
-        raise UnsafeTarget(f"webhook URL must use http or https, not {parts.scheme or 'nothing'!r}")
+        raise UnsafeTarget(f"{what} URL must use http or https, not {parts.scheme or 'nothing'!r}")
     host = parts.hostname
     if not host:
-        raise UnsafeTarget(f"webhook URL {url!r} has no host")
+        raise UnsafeTarget(f"{what} URL {url!r} has no host")
     if parts.username is not None or parts.password is not None:
-        raise UnsafeTarget("webhook URL must not contain a user name or password")
+        raise UnsafeTarget(f"{what} URL must not contain a user name or password")
     if parts.fragment:
-        raise UnsafeTarget("webhook URL must not contain a fragment (#...)")
+        raise UnsafeTarget(f"{what} URL must not contain a fragment (#...)")
     try:
         host = host.encode("idna").decode("ascii")
     except UnicodeError:
-        raise UnsafeTarget(f"webhook URL host {host!r} is not a valid name") from None
+        raise UnsafeTarget(f"{what} URL host {host!r} is not a valid name") from None
     default = 443 if scheme == "https" else 80
     shown = f"[{host}]" if ":" in host else host
     host_header = shown if port in (None, default) else f"{shown}:{port}"
@@ -90,7 +91,9 @@ def parse_webhook_url(url: str) -> tuple[str, str, int]:
     return target.scheme, target.host, target.port
 
 
-async def resolve(host: str, port: int, *, timeout: float = 5.0) -> list[IPAddress]:
+async def resolve(
+    host: str, port: int, *, timeout: float = 5.0, what: str = "webhook"
+) -> list[IPAddress]:
     """Every address `host` resolves to; raises UnsafeTarget when it does not resolve."""
     try:
         return [ipaddress.ip_address(host)]
@@ -101,29 +104,29 @@ async def resolve(host: str, port: int, *, timeout: float = 5.0) -> list[IPAddre
         async with asyncio.timeout(timeout):
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, TimeoutError) as exc:
-        raise UnsafeTarget(f"webhook host {host!r} does not resolve ({exc})") from None
+        raise UnsafeTarget(f"{what} host {host!r} does not resolve ({exc})") from None
     found: list[IPAddress] = []
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
         if address not in found:
             found.append(address)
     if not found:
-        raise UnsafeTarget(f"webhook host {host!r} does not resolve")
+        raise UnsafeTarget(f"{what} host {host!r} does not resolve")
     return found
 
 
-async def check_target(url: str, *, allow_private: bool) -> Target:
+async def check_target(url: str, *, allow_private: bool, what: str = "webhook") -> Target:
     """`url` split, with the addresses it may be called on; raises UnsafeTarget when the
     URL is malformed, does not resolve, or resolves to any forbidden address."""
-    target = split_webhook_url(url)
+    target = split_webhook_url(url, what)
     host = target.host
-    addresses = await resolve(host, target.port)
+    addresses = await resolve(host, target.port, what=what)
     if not allow_private:
         for address in addresses:
             reason = forbidden_reason(address)
             if reason is not None:
                 raise UnsafeTarget(
-                    f"webhook host {host!r} resolves to {address}, {reason}; "
+                    f"{what} host {host!r} resolves to {address}, {reason}; "
                     "duetime only calls public addresses unless "
                     "DUETIME_WEBHOOK_ALLOW_PRIVATE=1 is set"
                 )

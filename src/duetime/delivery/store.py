@@ -75,6 +75,7 @@ class SqlDeliveryStore:
                     "webhook_enabled": False,
                     "webhook_secret": new_secret,
                     "email_enabled": False,
+                    "push_enabled": False,
                     "updated_us": now_us,
                 },
             )
@@ -88,6 +89,7 @@ class SqlDeliveryStore:
             "webhook_secret": settings.webhook_secret,
             "email": settings.email,
             "email_enabled": settings.email_enabled,
+            "push_enabled": settings.push_enabled,
             "updated_us": now_us,
         }
         async with self._engine.begin() as conn:
@@ -285,6 +287,7 @@ def _settings(r: Row[Any]) -> ChannelSettings:
         webhook_enabled=r.webhook_enabled,
         email=r.email,
         email_enabled=r.email_enabled,
+        push_enabled=r.push_enabled,
     )
 
 
@@ -307,6 +310,7 @@ def _delivery(r: Row[Any]) -> Delivery:
         last_error=r.last_error,
         replays=r.replays,
         trace_context=r.trace_context,
+        device=r.device,
     )
 
 
