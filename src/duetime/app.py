@@ -13,6 +13,7 @@ from fastapi_offline import FastAPIOffline
 from prometheus_client import start_http_server
 
 from duetime import __version__
+from duetime.api.accounts import accounts_router
 from duetime.api.delivery import delivery_router
 from duetime.api.errors import install_error_handlers
 from duetime.api.events import events_router
@@ -86,6 +87,7 @@ def create_app(
     app.state.delivery = runtime.delivery
     app.state.push = runtime.push
     app.state.jwt_secret = runtime.jwt_secret
+    app.state.accounts = runtime.accounts
     install_error_handlers(app)
     app.add_middleware(JsonBodies, prefix="/api/")
     app.add_middleware(BodyLimit, prefix="/api/", max_bytes=MAX_API_BODY)
@@ -103,6 +105,7 @@ def create_app(
         app.include_router(me_router())
         app.include_router(delivery_router())
         app.include_router(push_router())
+        app.include_router(accounts_router())
         inventory = runtime.pubsub or StaticInventory.pubsub(settings.pubsub_name)
         app.include_router(sidecar_meta_router(inventory, runtime.ready))
     app.include_router(metrics_router(settings))

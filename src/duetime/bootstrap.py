@@ -12,6 +12,9 @@ from typing import Protocol
 from opentelemetry.trace import TracerProvider
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from duetime.accounts.passwords import Argon2PasswordHasher
+from duetime.accounts.service import AccountPolicy, AccountService
+from duetime.accounts.store import SqlAccountStore
 from duetime.api.deps import TriggerSink
 from duetime.auth import load_or_create_secret
 from duetime.clock import Clock, SystemClock
@@ -106,6 +109,8 @@ class Runtime:
     """Sets the metrics gauges of what is stored."""
     tracing: Tracing | None = None
     """The spans' tracer (`duetime.tracing`); None when tracing is off."""
+    accounts: AccountService | None = None
+    """Browser accounts and sessions (`duetime.accounts`)."""
     push: PushService | None = None
     """The user's Web Push devices and this server's VAPID key (`duetime.delivery.push`)."""
     _maintenance: asyncio.Task[None] | None = None
@@ -233,6 +238,20 @@ def embedded_pubsub(
         timeout=settings.app_timeout,
         retention=timedelta(hours=settings.pubsub_retention_hours),
     )
+
+
+def account_service(settings: Settings, engine: AsyncEngine, clock: Clock) -> AccountService:
+    """Accounts on `engine` under the settings' sign-up mode, session and sign-in limits
+    (the server and `duetime users` alike)."""
+    policy = AccountPolicy(
+        signup=settings.signup_mode,
+        session_idle=settings.session_ttl,
+        session_max_age=settings.session_max_age,
+        max_failures_per_email=settings.signin_max_failures,
+        max_failures_per_ip=settings.signin_max_failures_per_ip,
+        failure_window=settings.signin_window,
+    )
+    return AccountService(SqlAccountStore(engine), Argon2PasswordHasher(), clock, policy)
 
 
 def app_channel(settings: Settings, app: App) -> HttpAppChannel | GrpcAppChannel:
@@ -419,6 +438,7 @@ def bootstrap(settings: Settings, *, tracer_provider: TracerProvider | None = No
             streams=lambda: hub.clients,
         ),
         tracing=tracing,
+        accounts=account_service(settings, engine, clock),
         push=PushService(subscriptions, clock, vapid, allow_private=settings.webhook_allow_private),
     )
     runtime.closers += [*channels.values(), publisher]

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from duetime.cli_dapr import dapr
 from duetime.cli_tasks import tasks
+from duetime.cli_users import users
 from duetime.settings import Settings
 
 
@@ -367,3 +368,4 @@ def jobs_replay(ctx: click.Context, dead_letter_id: str) -> None:
 
 main.add_command(dapr)
 main.add_command(tasks)
+main.add_command(users)

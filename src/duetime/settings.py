@@ -194,6 +194,40 @@ class Settings(BaseSettings):
     event_relay: bool = True
     """false: events stay in the outbox, unpublished (for tests of crash recovery)."""
 
+    # -- accounts for people using a browser (duetime.accounts) ---------------------------
+    signup: Literal["open", "invite", "closed"] | None = None
+    """Who may create an account at `POST /api/auth/signup`: `open` (anyone who reaches the
+    server), `invite` (a code from `duetime users invite`), `closed` (only `duetime users
+    create`). Unset: `open` when `host` is loopback (one person's machine), else `invite`."""
+    session_ttl: timedelta = Field(default=timedelta(days=14), gt=timedelta(0))
+    """A browser session ends after this long unused (seconds or ISO 8601, `P14D`)."""
+    session_max_age: timedelta = Field(default=timedelta(days=90), gt=timedelta(0))
+    """…and this long after sign-in, however much it is used."""
+    session_cookie_secure: bool | None = None
+    """The session cookie's `Secure` flag: unset, set when the request came over HTTPS
+    (as uvicorn sees it, `X-Forwarded-Proto` from a trusted proxy included); `true` forces
+    it (TLS ends at a proxy that does not say so), `false` never sets it."""
+    signin_max_failures: int = Field(default=5, ge=1)
+    """Failed sign-ins of one email within `signin_window` before sign-in answers 429."""
+    signin_max_failures_per_ip: int = Field(default=20, ge=1)
+    """Failed sign-ins from one client address within `signin_window` before 429."""
+    signin_window: timedelta = Field(default=timedelta(minutes=15), gt=timedelta(0))
+    """The window of the sign-in limits (seconds or ISO 8601, `PT15M`)."""
+
+    @field_validator("session_ttl", "session_max_age", "signin_window", mode="before")
+    @classmethod
+    def _account_seconds(cls, value: object) -> object:
+        if isinstance(value, str) and re.fullmatch(r"\d+(\.\d+)?", value.strip()):
+            return float(value)
+        return value
+
+    @property
+    def signup_mode(self) -> Literal["open", "invite", "closed"]:
+        """`signup`, or its default for `host`."""
+        if self.signup is not None:
+            return self.signup
+        return "open" if is_loopback(self.host) else "invite"
+
     @model_validator(mode="after")
     def _roles_need_a_broker(self) -> Settings:
         if self.role != "all" and self.event_publisher != "dapr":

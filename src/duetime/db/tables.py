@@ -320,3 +320,53 @@ pubsub_deliveries = Table(
     UniqueConstraint("message_seq", "app_id", name="uq_pubsub_deliveries_message_app"),
     Index("ix_pubsub_deliveries_due", "state", "next_attempt_us"),
 )
+
+# -- accounts for people using a browser (migration 0012, duetime.accounts) ---------------
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("user_id", String(200), primary_key=True),  # the owner id: a bearer token's `sub`
+    Column("email", String(254), nullable=False, unique=True),  # normalised (lower-cased)
+    Column("password_hash", Text, nullable=False),  # argon2id, with its parameters
+    Column("is_admin", Boolean, nullable=False, server_default=false()),
+    Column("disabled", Boolean, nullable=False, server_default=false()),
+    Column("created_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),  # SHA-256 hex of the cookie's token
+    Column("user_id", String(200), nullable=False),
+    Column("csrf_secret", String(64), nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("last_seen_us", BigInteger, nullable=False),
+    Column("expires_us", BigInteger, nullable=False),
+    Column("user_agent", String(400)),
+    Index("ix_sessions_user", "user_id"),
+    Index("ix_sessions_expires", "expires_us"),
+)
+
+signin_failures = Table(
+    "signin_failures",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("key", String(64), nullable=False),  # SHA-256 hex of "email:…" or "ip:…"
+    Column("at_us", BigInteger, nullable=False),
+    Index("ix_signin_failures_key", "key", "at_us"),
+    Index("ix_signin_failures_at", "at_us"),
+)
+
+account_invites = Table(
+    "account_invites",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),  # SHA-256 hex of the code
+    Column("created_us", BigInteger, nullable=False),
+    Column("expires_us", BigInteger, nullable=False),
+    Column("used_us", BigInteger),
+    Column("used_by", String(200)),
+)
