@@ -32,6 +32,7 @@ from duetime.bootstrap import Runtime, bootstrap
 from duetime.db.engine import safe_url
 from duetime.settings import Settings
 from duetime.sidecar.grpc_server import grpc_server
+from duetime.web.pages import web_router
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,7 @@ def create_app(
         app.include_router(delivery_router())
         app.include_router(push_router())
         app.include_router(accounts_router())
+        app.include_router(web_router())  # the web app's pages (duetime.web)
         inventory = runtime.pubsub or StaticInventory.pubsub(settings.pubsub_name)
         app.include_router(sidecar_meta_router(inventory, runtime.ready))
     app.include_router(metrics_router(settings))

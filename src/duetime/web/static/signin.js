@@ -1,0 +1,3 @@
+import { authForm } from "./auth.js";
+
+authForm("signin-form", "/api/auth/signin", ["email", "password"]);
