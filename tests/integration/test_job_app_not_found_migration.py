@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from duetime.db import tables
-from duetime.db.engine import create_engine, migrate
+from duetime.db.engine import create_engine, migrate, script_heads
 from duetime.jobs.sql_store import SqlJobStore
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -57,8 +57,8 @@ async def _versions_and_tables(url: str) -> tuple[list[str], set[str]]:
     return versions, names
 
 
-JOBS_HEAD = "0010"  # the head of the `jobs` branch
-APP_HEAD = "0011"  # the head of the app's own migrations
+(JOBS_HEAD,) = script_heads("jobs@head") or ()  # the head of the `jobs` branch
+(APP_HEAD,) = (script_heads() or frozenset()) - {JOBS_HEAD}  # the app's own migrations
 
 
 async def test_an_app_database_at_0007_gets_the_count(url: str) -> None:

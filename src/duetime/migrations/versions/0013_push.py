@@ -4,14 +4,14 @@ device), `device` being the push subscription ("" for webhook and email, so thos
 per notification and channel)
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
