@@ -90,9 +90,14 @@ def safe_url(url: str) -> str:
 async def migrate(engine: AsyncEngine, revision: str = "heads") -> None:
     """Bring the schema to `revision`, the newest of every branch by default, or a branch's
     newest (`jobs@head`) (idempotent). A database already there is left without loading
-    alembic: its import and a no-op upgrade cost ≈ 0.3 s of CPU per process start."""
+    alembic: its import and a no-op upgrade cost ≈ 0.3 s of CPU per process start. An empty
+    database gets the whole schema from `duetime.db.tables` at once and is stamped at the
+    heads: ≈ 0.05 s against ≈ 0.8 s for thirteen migrations (tests check that both give the
+    same schema)."""
     async with engine.begin() as conn:
         if await conn.run_sync(_already_at, revision):
+            return
+        if revision == "heads" and await conn.run_sync(_create_fresh):
             return
         await conn.run_sync(_upgrade, revision)
 
@@ -159,6 +164,28 @@ def _already_at(connection: Connection, revision: str) -> bool:
     if revision == "heads":
         return current == wanted
     return wanted <= current <= known
+
+
+def _create_fresh(connection: Connection) -> bool:
+    """On a database with no tables, create duetime's schema and stamp it at the heads."""
+    from duetime.db.tables import metadata
+
+    if inspect(connection).get_table_names():
+        return False
+    metadata.create_all(connection)
+    connection.execute(
+        text(
+            "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+            "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+        )
+    )
+    heads = script_heads()
+    assert heads is not None
+    connection.execute(
+        text("INSERT INTO alembic_version (version_num) VALUES (:v)"),
+        [{"v": head} for head in sorted(heads)],
+    )
+    return True
 
 
 def _upgrade(connection: Connection, revision: str) -> None:
