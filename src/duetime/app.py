@@ -14,6 +14,7 @@ from prometheus_client import start_http_server
 
 from duetime import __version__
 from duetime.api.accounts import accounts_router
+from duetime.api.admin import admin_router
 from duetime.api.delivery import delivery_router
 from duetime.api.errors import install_error_handlers
 from duetime.api.events import events_router
@@ -107,6 +108,7 @@ def create_app(
         app.include_router(delivery_router())
         app.include_router(push_router())
         app.include_router(accounts_router())
+        app.include_router(admin_router())
         app.include_router(web_router())  # the web app's pages (duetime.web)
         inventory = runtime.pubsub or StaticInventory.pubsub(settings.pubsub_name)
         app.include_router(sidecar_meta_router(inventory, runtime.ready))

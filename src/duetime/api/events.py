@@ -53,6 +53,9 @@ async def _stream(
         yield "retry: 2000\n: connected\n\n"
         if cursor is None:
             cursor = await log.last_seq()  # live from now
+            # an id without data sets the client's Last-Event-ID and dispatches nothing: a
+            # browser that loses the connection before its first event still resumes here
+            yield f"id: {cursor}\n\n"
         else:
             async for chunk in _backlog(log, sub.user_id, cursor):
                 cursor = int(chunk[0])

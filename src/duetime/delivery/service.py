@@ -100,12 +100,13 @@ class DeliveryService:
 
     async def deliveries(
         self,
-        user_id: str,
+        user_id: str | None,
         *,
         state: DeliveryState | None,
         after: tuple[int, str] | None,
         limit: int,
     ) -> list[tuple[Delivery, list[Attempt]]]:
+        """The user's deliveries, newest first; every user's for None (operators only)."""
         return await self._store.page(user_id, state=state, after=after, limit=limit)
 
     async def replay(self, user_id: str, delivery_id: str) -> tuple[Delivery, list[Attempt]]:

@@ -205,15 +205,18 @@ class SqlDeliveryStore:
     # -- reading and replay ----------------------------------------------------------------
     async def page(
         self,
-        user_id: str,
+        user_id: str | None,
         *,
         state: DeliveryState | None,
         after: tuple[int, str] | None,
         limit: int,
     ) -> list[tuple[Delivery, list[Attempt]]]:
-        """The user's deliveries, newest first, each with its attempts (oldest first)."""
+        """The user's deliveries (every user's for None: the operator view), newest first,
+        each with its attempts (oldest first)."""
         c = d_table.c
-        stmt = select(d_table).where(c.user_id == user_id)
+        stmt = select(d_table)
+        if user_id is not None:
+            stmt = stmt.where(c.user_id == user_id)
         if state is not None:
             stmt = stmt.where(c.state == state)
         if after is not None:

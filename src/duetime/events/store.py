@@ -103,6 +103,20 @@ class SqlEventStore:
             )
         return int(count or 0)
 
+    async def recent(self, *, before: int | None, limit: int) -> list[PublishedEvent]:
+        """Every user's published events, newest first, `seq` < `before` (the operator's
+        view of the log)."""
+        c = e_table.c
+        stmt: Any = select(c.seq, c.user_id, c.topic, c.body).where(c.seq.is_not(None))
+        if before is not None:
+            stmt = stmt.where(c.seq < before)
+        stmt = stmt.order_by(c.seq.desc()).limit(limit)
+        async with self._engine.connect() as conn:
+            return [
+                PublishedEvent(r.seq, r.user_id, r.topic, json.loads(r.body))
+                for r in await conn.execute(stmt)
+            ]
+
     async def read(
         self,
         user_id: str,

@@ -118,7 +118,7 @@ export function errorMessages(error, fields) {
     }
     return out;
   }
-  if (error.status === 429) return { "": error.message };
+  if (error.status !== 422) return { "": error.message }; // 401, 403, 409, 429: the form's
   const detail = error.message;
   const named = fields.find((f) => f && new RegExp(`(^|[\\s"'(.])${f.replace(".", "\\.")}\\b`).test(detail));
   add(named || "", detail);
