@@ -124,13 +124,13 @@ function renderTask(task) {
 
 let firstPaint = true;
 
-async function load(append = false) {
+async function load(append = false, prefetched = null) {
   const ticket = ++state.loading;
   if (!append) state.cursor = null;
   status.textContent = "Loading…";
   let page;
   try {
-    page = await api("GET", query());
+    page = await (prefetched || api("GET", query()));
   } catch (e) {
     status.textContent = e.message;
     return;
@@ -551,10 +551,14 @@ document.getElementById("ed-stop").addEventListener("click", async () => {
 // -- start ----------------------------------------------------------------------------------
 
 async function start() {
+  // the first view ("All open") needs no time zone: its tasks are asked for at once, beside
+  // the session and the profile, not after them
+  const first = api("GET", query());
+  first.catch(() => {});
   const [, zone] = await Promise.all([startPage(), userZone()]);
   state.zone = zone;
   document.getElementById("zone-name").textContent = zone;
-  await load();
+  await load(false, first);
   document.getElementById("zones").replaceChildren(...timeZones().map((z) => el("option", { value: z })));
 }
 

@@ -300,16 +300,23 @@ export function localInput(date, zone) {
 }
 
 /** A readable date and time of `iso` in `zone`. */
+const whenFormats = new Map();
+
 export function formatWhen(iso, zone) {
   if (!iso) return "";
-  return new Intl.DateTimeFormat(undefined, {
-    timeZone: zone,
-    weekday: "short",
-    day: "numeric",
-    month: "short",
-    hour: "2-digit",
-    minute: "2-digit",
-  }).format(new Date(iso));
+  let fmt = whenFormats.get(zone); // making a DateTimeFormat costs far more than using one
+  if (!fmt) {
+    fmt = new Intl.DateTimeFormat(undefined, {
+      timeZone: zone,
+      weekday: "short",
+      day: "numeric",
+      month: "short",
+      hour: "2-digit",
+      minute: "2-digit",
+    });
+    whenFormats.set(zone, fmt);
+  }
+  return fmt.format(new Date(iso));
 }
 
 export function timeZones() {
