@@ -50,6 +50,17 @@ GOOD_P256DH, GOOD_AUTH = browser_keys()
         (GOOD_P256DH, b64url(os.urandom(32)), "keys.auth", "not 32"),
         (GOOD_P256DH, "", "keys.auth", "base64url"),
     ],
+    # the keys are random: ids of their own keep the test ids the same in every xdist worker
+    ids=[
+        "p256dh-text",
+        "p256dh-short",
+        "p256dh-compressed",
+        "p256dh-off-curve",
+        "auth-text",
+        "auth-15",
+        "auth-32",
+        "auth-empty",
+    ],
 )
 def test_bad_keys_name_the_field(p256dh: str, auth: str, field: str, says: str) -> None:
     with pytest.raises(SubscriptionError) as caught:
