@@ -24,6 +24,7 @@ from duetime.api.metrics import HttpMetrics, metrics_router
 from duetime.api.publish import publish_router
 from duetime.api.pubsub import dead_events_router, subscriber_router
 from duetime.api.push import push_router
+from duetime.api.recurrence import recurrence_router
 from duetime.api.series import me_router, series_router
 from duetime.api.sidecar_meta import RUNTIME_VERSION, StaticInventory, sidecar_meta_router
 from duetime.api.tasks import task_router
@@ -104,6 +105,7 @@ def create_app(
         app.include_router(events_router())  # before /api/notifications/{id}/...
         app.include_router(task_router())
         app.include_router(series_router())
+        app.include_router(recurrence_router())
         app.include_router(me_router())
         app.include_router(delivery_router())
         app.include_router(push_router())

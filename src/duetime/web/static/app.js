@@ -19,7 +19,10 @@ import {
 
 const PAGE = 100;
 const UNDO_MS = 5000;
-const TASK_FIELDS = ["title", "description", "due_at", "date", "timezone", "priority", "tags", "reminders", "recurrence"];
+const TASK_FIELDS = [
+  "title", "description", "due_at", "date", "timezone", "priority", "tags", "reminders", "recurrence", "repeat_after",
+];
+const PREVIEW_MS = 250; // the preview waits this long after the last keystroke
 
 const list = document.getElementById("task-list");
 const more = document.getElementById("more");
@@ -297,7 +300,13 @@ const reminderBox = document.getElementById("reminders");
 const repeat = form.elements.repeat;
 const rrule = form.elements.recurrence;
 let editing = null; // {task, series}
-const PRESETS = ["daily", "weekdays", "weekly", "monthly", "yearly"];
+const PRESETS = {
+  daily: "FREQ=DAILY",
+  weekdays: "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR",
+  weekly: "FREQ=WEEKLY",
+  monthly: "FREQ=MONTHLY",
+  yearly: "FREQ=YEARLY",
+}; // as the server normalizes them (duetime.tasks.recurrence.PRESETS)
 
 function parseBefore(iso) {
   const m = /^P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/.exec(iso || "");
@@ -392,34 +401,106 @@ function readReminders(zone) {
   return { reminders: out, problems };
 }
 
-async function showPreview(taskId) {
+function showDates(dates, zone) {
   const box = document.getElementById("preview-box");
-  const listing = document.getElementById("preview");
+  document.getElementById("preview").replaceChildren(
+    ...dates.map((d) => el("li", {}, el("time", { datetime: d, text: formatWhen(d, zone) }))),
+  );
+  document.getElementById("preview-zone").textContent = zone === state.zone ? "" : `(${zone})`;
+  box.hidden = dates.length === 0;
+}
+
+async function showPreview(taskId) {
   try {
     const found = await api("GET", `/api/tasks/${encodeURIComponent(taskId)}/occurrences?count=5`);
-    listing.replaceChildren(...found.due_at.map((d) => el("li", {}, el("time", { datetime: d, text: formatWhen(d, state.zone) }))));
-    box.hidden = found.due_at.length === 0;
+    showDates(found.due_at, state.zone);
   } catch {
-    box.hidden = true;
+    document.getElementById("preview-box").hidden = true;
   }
+}
+
+const previewSlot = (field) => form.querySelector(`[data-error-for="${field}"]`);
+let previewTimer = null;
+let previewTicket = 0;
+
+/** The preview of the rule being edited, from POST /api/recurrence/preview (nothing saved). */
+async function livePreview() {
+  const ticket = ++previewTicket;
+  const rule = chosenRule();
+  const date = form.elements.date.value;
+  const zone = form.elements.timezone.value.trim() || state.zone;
+  previewSlot("recurrence").textContent = "";
+  if (repeat.value === "after" || !rule || !date) {
+    document.getElementById("preview-box").hidden = true;
+    document.body.dataset.preview = "none";
+    return;
+  }
+  const body = { recurrence: rule, due_at: `${date}T${withSeconds(form.elements.time.value || "09:00")}`, timezone: zone, count: 5 };
+  try {
+    const found = await api("POST", "/api/recurrence/preview", body);
+    if (ticket !== previewTicket) return;
+    showDates(found.due_at, found.timezone);
+    document.body.dataset.preview = found.due_at.join(" ");
+  } catch (e) {
+    if (ticket !== previewTicket) return;
+    document.getElementById("preview-box").hidden = true;
+    const messages = errorMessages(e, ["recurrence", "due_at", "timezone"]);
+    for (const [field, text] of Object.entries(messages)) {
+      const slot = previewSlot(field) || previewSlot("recurrence");
+      slot.textContent = text;
+    }
+    document.body.dataset.preview = "error";
+  }
+}
+
+function schedulePreview() {
+  clearTimeout(previewTimer);
+  document.body.dataset.preview = "pending";
+  previewTimer = setTimeout(livePreview, PREVIEW_MS);
 }
 
 function syncRepeat() {
   document.getElementById("rrule-field").hidden = repeat.value !== "custom";
+  const after = repeat.value === "after";
+  document.getElementById("after-field").hidden = !after;
+  document.getElementById("after-unit-field").hidden = !after;
+  document.getElementById("after-hint").hidden = !after;
 }
 repeat.addEventListener("change", syncRepeat);
+for (const name of ["repeat", "recurrence", "date", "time", "timezone"]) {
+  form.elements[name].addEventListener("input", schedulePreview);
+  form.elements[name].addEventListener("change", schedulePreview);
+}
 
-async function openEditor(taskId) {
+/** "P3D", "P2W" or "PT4H" from the "again after" fields, or null when not a whole number. */
+function readAfter() {
+  const n = Number(form.elements.repeat_every.value);
+  if (!Number.isInteger(n) || n < 1) return null;
+  const unit = form.elements.repeat_unit.value;
+  return unit === "weeks" ? `P${n}W` : unit === "hours" ? `PT${n}H` : `P${n}D`;
+}
+
+function showAfter(text) {
+  const m = /^P(\d+)([DW])$|^PT(\d+)H$/.exec(text || "");
+  form.elements.repeat_every.value = m ? m[1] || m[3] : "1";
+  form.elements.repeat_unit.value = m ? (m[2] === "W" ? "weeks" : m[2] === "D" ? "days" : "hours") : "days";
+}
+
+const NEW_TASK = { id: null, title: "", description: "", priority: "medium", tags: [], timezone: null, reminders: [] };
+
+/** Edit task `taskId`, or a new task (`taskId` null) starting from `draft`'s fields. */
+async function openEditor(taskId, draft = {}) {
   let task;
   let series = null;
   try {
-    task = await api("GET", `/api/tasks/${encodeURIComponent(taskId)}`);
+    task = taskId ? await api("GET", `/api/tasks/${encodeURIComponent(taskId)}`) : { ...NEW_TASK, ...draft };
     if (task.series_id) series = await api("GET", `/api/series/${encodeURIComponent(task.series_id)}`);
   } catch (e) {
     toast(e.message);
     return;
   }
   editing = { task, series };
+  document.getElementById("edit-title").textContent = task.id ? "Edit task" : "New task";
   clearErrors(form);
   const zone = task.timezone || state.zone;
   form.elements.title.value = task.title;
@@ -434,11 +515,16 @@ async function openEditor(taskId) {
   reminderBox.replaceChildren();
   const own = task.reminders.filter((r) => !r.snooze);
   for (const r of own) reminderBox.append(reminderRow(r, zone));
+  if (!task.id) reminderBox.append(reminderRow({ before: "PT0S" }, zone)); // as quick add does
   form.elements.urgent.checked = own.some((r) => r.urgent);
   const rule = series && series.active ? series.recurrence || "" : "";
-  const preset = rule.replace(/^RRULE:/i, "");
-  repeat.value = !rule ? "" : PRESETS.includes(preset.toLowerCase()) ? preset.toLowerCase() : "custom";
+  const bare = rule.replace(/^RRULE:/i, "");
+  const preset = Object.entries(PRESETS).find(([k, r]) => k === bare.toLowerCase() || r === bare.toUpperCase());
+  repeat.value = !rule ? "" : preset ? preset[0] : "custom";
   rrule.value = repeat.value === "custom" ? rule : "";
+  const after = series && series.active ? series.repeat_after || "" : "";
+  if (after) repeat.value = "after";
+  showAfter(after);
   syncRepeat();
   const inSeries = Boolean(series && series.active);
   document.getElementById("scope-field").hidden = !inSeries;
@@ -446,13 +532,15 @@ async function openEditor(taskId) {
   document.getElementById("ed-skip").hidden = !(inSeries && task.status === "open");
   document.getElementById("ed-stop").hidden = !inSeries;
   document.getElementById("preview-box").hidden = true;
-  if (inSeries) showPreview(task.id);
+  document.body.dataset.preview = "none";
+  if (inSeries && series.recurrence) showPreview(task.id);
   dialog.showModal();
   form.elements.title.focus();
 }
 
 function chosenRule() {
   if (repeat.value === "custom") return rrule.value.trim();
+  if (repeat.value === "after") return "";
   return repeat.value;
 }
 
@@ -475,7 +563,9 @@ form.addEventListener("submit", async (event) => {
   if (time && !date) problems.date = "Pick a date for this time.";
   const rule = chosenRule();
   if (repeat.value === "custom" && !rule) problems.recurrence = "Write the rule, e.g. FREQ=WEEKLY;BYDAY=MO.";
-  if (rule && !date) problems.date = "A repeating task needs a due date.";
+  const after = repeat.value === "after" ? readAfter() : null;
+  if (repeat.value === "after" && !after) problems.repeat_after = "Enter a whole number of days, weeks or hours (1 or more).";
+  if ((rule || repeat.value === "after") && !date) problems.date = "A repeating task needs a due date.";
   const { reminders, problems: reminderProblems } = readReminders(zoneInput || state.zone);
   Object.assign(problems, reminderProblems);
   if (Object.keys(problems).length) return showErrors(form, problems);
@@ -493,16 +583,33 @@ form.addEventListener("submit", async (event) => {
     reminders,
   };
   const oldRule = series && series.active ? series.recurrence || "" : "";
-  const ruleChanged = rule.replace(/^RRULE:/i, "").toLowerCase() !== oldRule.replace(/^RRULE:/i, "").toLowerCase();
+  const oldAfter = series && series.active ? series.repeat_after || "" : "";
+  const norm = (r) => (PRESETS[r.toLowerCase()] || r).replace(/^RRULE:/i, "").toUpperCase();
+  const ruleChanged = norm(rule) !== norm(oldRule) || (after || "") !== oldAfter;
   let scope = form.querySelector('[name="scope"]:checked')?.value || "occurrence";
-  if (ruleChanged) {
+  if (ruleChanged || !task.id) {
     body.recurrence = rule || null;
-    if (task.series_id || rule) scope = task.series_id ? "series" : "occurrence";
+    body.repeat_after = after;
+    if (task.series_id) scope = "series";
   }
   if (!task.series_id) scope = "occurrence";
   void zone;
   await busy(form, async () => {
     try {
+      if (!task.id) {
+        if (!body.recurrence) delete body.recurrence;
+        if (!body.repeat_after) delete body.repeat_after;
+        if (body.due_at === null) {
+          delete body.due_at;
+          delete body.reminders;
+        }
+        if (body.timezone === null) body.timezone = state.zone; // as quick add does
+        const made = await api("POST", "/api/tasks", body);
+        dialog.close();
+        toast(`Added: ${made.title}`);
+        await load();
+        return;
+      }
       const saved = await api(
         "PATCH",
         `/api/tasks/${encodeURIComponent(task.id)}?scope=${scope}`,
@@ -527,6 +634,11 @@ document.getElementById("add-reminder").addEventListener("click", () => {
   row.querySelector("select").focus();
 });
 document.getElementById("ed-cancel").addEventListener("click", () => dialog.close());
+document.getElementById("qa-more").addEventListener("click", () => {
+  const draft = { title: quick.elements.title.value.trim() };
+  if (quick.elements.date.value) draft.local_due_at = `${quick.elements.date.value}T${withSeconds(quick.elements.time.value || "09:00")}`;
+  openEditor(null, draft);
+});
 document.getElementById("ed-skip").addEventListener("click", async () => {
   try {
     await api("POST", `/api/tasks/${encodeURIComponent(editing.task.id)}/skip`);
