@@ -18,6 +18,8 @@ import {
 } from "./common.js";
 
 const PAGE = 100;
+const FIRST = 25; // the first screenful: asked and drawn first, the rest of the page after it
+const ZONE_KEY = "duetime:zone"; // the zone of the last visit, to draw before /api/me answers
 const UNDO_MS = 5000;
 const TASK_FIELDS = [
   "title", "description", "due_at", "date", "timezone", "priority", "tags", "reminders", "recurrence", "repeat_after",
@@ -39,8 +41,8 @@ function startOfDay(zone, plusDays = 0) {
   return instantOf(`${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}T00:00:00`, zone);
 }
 
-function query() {
-  const p = new URLSearchParams({ limit: String(PAGE) });
+function query(limit = PAGE) {
+  const p = new URLSearchParams({ limit: String(limit) });
   const now = new Date().toISOString();
   switch (state.view) {
     case "today":
@@ -126,19 +128,9 @@ function renderTask(task) {
 }
 
 let firstPaint = true;
+const idle = (work) => (window.requestIdleCallback ? requestIdleCallback(work, { timeout: 200 }) : setTimeout(work, 0));
 
-async function load(append = false, prefetched = null) {
-  const ticket = ++state.loading;
-  if (!append) state.cursor = null;
-  status.textContent = "Loading…";
-  let page;
-  try {
-    page = await (prefetched || api("GET", query()));
-  } catch (e) {
-    status.textContent = e.message;
-    return;
-  }
-  if (ticket !== state.loading) return; // a newer view was asked for meanwhile
+function draw(page, append) {
   const rows = document.createDocumentFragment();
   for (const task of page.tasks) {
     if (!pendingDeletes.has(task.id)) rows.append(renderTask(task));
@@ -146,12 +138,51 @@ async function load(append = false, prefetched = null) {
   if (append) list.append(rows);
   else list.replaceChildren(rows);
   state.cursor = page.next_cursor;
+}
+
+/** A page of the view: a new view asks for its first screenful (FIRST), draws it, and
+ * asks for the rest of the page (PAGE) in idle time, so the first paint waits for little. */
+async function load(append = false, prefetched = null) {
+  const ticket = ++state.loading;
+  if (!append) state.cursor = null;
+  status.textContent = "Loading…";
+  let page;
+  try {
+    page = await (prefetched || api("GET", query(append ? PAGE : FIRST)));
+  } catch (e) {
+    status.textContent = e.message;
+    return;
+  }
+  if (ticket !== state.loading) return; // a newer view was asked for meanwhile
+  draw(page, append);
+  if (!append && page.next_cursor && page.tasks.length < PAGE) {
+    markPainted();
+    await new Promise((resolve) => idle(resolve));
+    if (ticket !== state.loading) return;
+    try {
+      page = await api("GET", query(PAGE - page.tasks.length));
+    } catch (e) {
+      status.textContent = e.message;
+      return;
+    }
+    if (ticket !== state.loading) return;
+    draw(page, true);
+  }
+  finish(page);
+}
+
+function finish(page) {
   more.hidden = !page.next_cursor;
   const n = list.children.length;
   status.textContent = n ? `${n}${page.next_cursor ? "+" : ""} task${n === 1 ? "" : "s"}` : "";
   if (!n) list.append(el("li", { class: "empty", text: emptyText() }));
   const known = document.getElementById("known-tags");
   known.replaceChildren(...[...tagsSeen].sort().map((t) => el("option", { value: t })));
+  markPainted();
+  document.body.dataset.listVersion = String(Number(document.body.dataset.listVersion || 0) + 1);
+}
+
+function markPainted() {
   if (firstPaint) {
     firstPaint = false;
     requestAnimationFrame(() =>
@@ -161,7 +192,6 @@ async function load(append = false, prefetched = null) {
       }, 0),
     );
   }
-  document.body.dataset.listVersion = String(Number(document.body.dataset.listVersion || 0) + 1);
 }
 
 function emptyText() {
@@ -665,12 +695,32 @@ document.getElementById("ed-stop").addEventListener("click", async () => {
 async function start() {
   // the first view ("All open") needs no time zone: its tasks are asked for at once, beside
   // the session and the profile, not after them
-  const first = api("GET", query());
+  const first = api("GET", query(FIRST));
   first.catch(() => {});
-  const [, zone] = await Promise.all([startPage(), userZone()]);
-  state.zone = zone;
+  const ready = Promise.all([startPage(), userZone()]);
+  // draw with the zone of the last visit without waiting for /api/me; drawn again if it moved
+  let remembered = null;
+  try {
+    remembered = localStorage.getItem(ZONE_KEY);
+  } catch {
+    // storage refused: wait for the profile
+  }
+  if (remembered) {
+    state.zone = remembered;
+    document.getElementById("zone-name").textContent = remembered;
+    await load(false, first);
+  }
+  const [, zone] = await ready;
+  try {
+    localStorage.setItem(ZONE_KEY, zone);
+  } catch {
+    // not remembered: the next visit waits for the profile
+  }
   document.getElementById("zone-name").textContent = zone;
-  await load(false, first);
+  if (zone !== remembered) {
+    state.zone = zone;
+    await load(false, remembered ? null : first);
+  }
   document.getElementById("zones").replaceChildren(...timeZones().map((z) => el("option", { value: z })));
 }
 

@@ -203,6 +203,7 @@ export async function startPage() {
   document.getElementById("admin-link").hidden = !s.is_admin;
   document.getElementById("signout").addEventListener("click", async () => {
     try {
+      localStorage.removeItem("duetime:zone"); // the task list's remembered zone (app.js)
       await api("POST", "/api/auth/signout");
     } finally {
       location.assign("/signin");

@@ -61,6 +61,11 @@ zoneForm.addEventListener("submit", async (event) => {
         timezone: zone || null,
         quiet_hours: start ? { start: start.slice(0, 5), end: end.slice(0, 5) } : null,
       });
+      try {
+        localStorage.removeItem("duetime:zone"); // the task list's remembered zone (app.js)
+      } catch {
+        // nothing remembered
+      }
       await loadProfile();
       toast("Time settings saved");
     } catch (e) {
